@@ -1,0 +1,60 @@
+# The course's commands. Every target sets up .venv first if requirements changed (stamp file).
+#   make lab        JupyterLab on notebooks/
+#   make test       unit tests + every notebook under nbval (strict: stored outputs compared)
+#   make execute NB=notebooks/00_Core_Building_Blocks/01_convolution.ipynb   re-execute one notebook in place
+#   make execute-all                                                        re-execute every notebook
+#   make bench      speed ratios against the PyTorch reference
+#   make lint       ruff over dlhelpers, tests, benchmarks, tools and notebooks
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+REQ_HASH := $(shell cat requirements.txt pyproject.toml | sha256sum | cut -c1-16)
+STAMP := $(VENV)/.installed-$(REQ_HASH)
+JOBS ?= 2
+
+# One environment for tests and for (re-)executing notebooks, so stored outputs reproduce byte for byte.
+RUN_ENV := DLHELPERS_DEVICE=cpu DLHELPERS_PROGRESS=0 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+           PYTHONHASHSEED=0 TQDM_DISABLE=1 PYDEVD_DISABLE_FILE_VALIDATION=1
+NBVAL_FLAGS := --nbval --nbval-current-env --nbval-sanitize-with .nbval_sanitize.cfg --nbval-cell-timeout 300
+
+.PHONY: setup lab test test-unit test-notebooks execute execute-all bench lint clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade --quiet pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m dlhelpers.data
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+test: $(STAMP)
+	$(RUN_ENV) HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -n $(JOBS) --dist loadfile $(NBVAL_FLAGS) tests notebooks
+
+test-unit: $(STAMP)
+	$(RUN_ENV) $(BIN)/python -m pytest -n $(JOBS) tests
+
+test-notebooks: $(STAMP)
+	$(RUN_ENV) $(BIN)/python -m pytest -n $(JOBS) --dist loadfile $(NBVAL_FLAGS) notebooks
+
+execute: $(STAMP)
+	@test -n "$(NB)" || (echo "usage: make execute NB=path/to/notebook.ipynb" && exit 2)
+	$(RUN_ENV) $(BIN)/python tools/execute_notebooks.py $(NB)
+
+execute-all: $(STAMP)
+	$(RUN_ENV) $(BIN)/python tools/execute_notebooks.py notebooks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check dlhelpers tests benchmarks tools notebooks
+
+clean:
+	rm -rf $(VENV) data/cache
