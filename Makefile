@@ -5,6 +5,7 @@
 #   make execute-all                                                        re-execute every notebook
 #   make bench      speed ratios against the PyTorch reference
 #   make lint       ruff over dlhelpers, tests, benchmarks, tools and notebooks
+#   make interview  build/INTERVIEW.md: every notebook's interview questions in one revision sheet
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -18,7 +19,7 @@ RUN_ENV := DLHELPERS_DEVICE=cpu DLHELPERS_PROGRESS=0 OMP_NUM_THREADS=1 MKL_NUM_T
            PYTHONHASHSEED=0 TQDM_DISABLE=1 PYDEVD_DISABLE_FILE_VALIDATION=1
 NBVAL_FLAGS := --nbval --nbval-current-env --nbval-sanitize-with .nbval_sanitize.cfg --nbval-cell-timeout 300
 
-.PHONY: setup lab test test-unit test-notebooks execute execute-all bench lint clean
+.PHONY: setup lab test test-unit test-notebooks execute execute-all bench lint interview clean
 
 setup: $(STAMP)
 
@@ -55,6 +56,11 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check dlhelpers tests benchmarks tools notebooks
+
+interview: $(STAMP)
+	@mkdir -p build
+	$(BIN)/python tools/interview_sheet.py > build/INTERVIEW.md
+	@echo "wrote build/INTERVIEW.md"
 
 clean:
 	rm -rf $(VENV) data/cache
