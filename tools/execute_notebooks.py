@@ -4,7 +4,8 @@
     python tools/execute_notebooks.py notebooks            # every notebook, in order
 
 Run it through ``make execute NB=...`` / ``make execute-all`` so the environment matches ``make test``
-(CPU, one thread, progress bars off). Execution metadata (timestamps) and widget state are stripped,
+(CPU, one thread, progress bars off). Execution metadata (timestamps), widget state and widget views
+(random model ids; their text fallback stays) are stripped, so re-running gives byte-identical files;
 the kernel spec is normalised, and the wall time per notebook is printed.
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 KERNEL = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 
@@ -35,6 +37,9 @@ def execute(path: Path, timeout: int = 600) -> float:
     seconds = time.perf_counter() - start
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
+        for out in cell.get("outputs", []):
+            # widget views carry random model ids and need live widget state: keep their text fallback only
+            out.get("data", {}).pop(WIDGET_VIEW, None)
     nb.metadata.pop("widgets", None)
     nb.metadata.pop("jupytext", None)
     nb.metadata["language_info"] = {"name": "python", "pygments_lexer": "ipython3"}
