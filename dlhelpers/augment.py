@@ -1,0 +1,870 @@
+"""Image augmentation from scratch, mirroring ``torchvision.transforms.v2`` (functional and random forms).
+
+Images are float tensors ``[..., C, H, W]`` (any number of leading batch dimensions), values in [0, 1]
+for the colour operations. Every deterministic function here has a ``torchvision.transforms.v2.functional``
+counterpart with the same name and argument order and is tested against it (``tests/test_augment.py``):
+
+=========================  ==============================  ==========================================
+ours                       torchvision v2                  agreement (float64)
+=========================  ==============================  ==========================================
+``hflip`` / ``vflip``      ``F.hflip`` / ``F.vflip``       exact
+``pad``                    ``F.pad``                       exact (constant, edge, reflect, symmetric)
+``crop``                   ``F.crop``                      exact (out-of-bounds parts are zeros)
+``rotate``                 ``F.rotate``                    1e-12 (same inverse-affine grid + sampling)
+``resize``                 ``F.resize``                    1e-12 (bilinear with and without antialias)
+``resized_crop``           ``F.resized_crop``              1e-12
+``adjust_brightness``      ``F.adjust_brightness``         exact
+``adjust_contrast``        ``F.adjust_contrast``           1e-15
+``adjust_saturation``      ``F.adjust_saturation``         1e-15
+``adjust_hue``             ``F.adjust_hue``                ~1e-7: torchvision converts to float32 inside
+``mixup`` / ``cutmix``     ``v2.MixUp`` / ``v2.CutMix``    exact, given the same lambda / box
+=========================  ==============================  ==========================================
+
+The random classes (``RandomHorizontalFlip``, ``RandomVerticalFlip``, ``RandomRotation``, ``RandomCrop``,
+``RandomResizedCrop``, ``ColorJitter``, ``MixUp``, ``CutMix``) take a ``torch.Generator`` and draw their
+parameters with exactly the calls torchvision makes on the global generator, so a generator seeded with
+``s`` reproduces ``torch.manual_seed(s); torchvision_transform(x)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+
+import torch
+
+from dlhelpers._checks import check_choice, check_tensor
+
+Fill = float | Sequence[float] | None
+
+__all__ = [
+    "hflip", "vflip", "pad", "crop", "rotation_matrix", "affine_grid", "grid_sample", "rotate",
+    "resize", "resized_crop", "interpolation_weights", "rgb_to_grayscale", "rgb_to_hsv", "hsv_to_rgb",
+    "adjust_brightness", "adjust_contrast", "adjust_saturation", "adjust_hue", "one_hot", "mix_labels",
+    "mixup", "cutmix", "cutmix_box", "sample_beta", "RandomHorizontalFlip", "RandomVerticalFlip",
+    "RandomRotation", "RandomCrop", "RandomResizedCrop", "ColorJitter", "MixUp", "CutMix", "Compose",
+    "AugmentedLoader",
+]
+
+
+# --------------------------------------------------------------------------- checks
+def _check_image(img: object, fn: str, *, colour: bool = False) -> torch.Tensor:
+    """Tensor, at least ``[C, H, W]``, floating point; with ``colour`` also C in {1, 3}."""
+    check_tensor(img, "img", fn)
+    if img.dim() < 3:
+        raise ValueError(f"{fn}: expected img of shape [..., C, H, W] (>= 3-D), got {img.dim()}-D "
+                         f"with shape {tuple(img.shape)}")
+    if not img.is_floating_point():
+        raise TypeError(f"{fn}: expected a floating-point image, got dtype {img.dtype}")
+    if colour and img.shape[-3] not in (1, 3):
+        raise ValueError(f"{fn}: expected 1 or 3 channels, got {img.shape[-3]}")
+    return img
+
+
+def _check_factor(value: float, name: str, fn: str) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{fn}: {name} must be a non-negative number, got {value!r}")
+    return float(value)
+
+
+def _pair(size: int | Sequence[int], name: str, fn: str) -> tuple[int, int]:
+    if isinstance(size, int) and not isinstance(size, bool):
+        size = (size, size)
+    if not (isinstance(size, Sequence) and len(size) == 2 and all(isinstance(s, int) for s in size)):
+        raise TypeError(f"{fn}: {name} must be an int or a pair of ints (h, w), got {size!r}")
+    if min(size) < 1:
+        raise ValueError(f"{fn}: {name} must be positive, got {tuple(size)}")
+    return int(size[0]), int(size[1])
+
+
+# --------------------------------------------------------------------------- flips, pad, crop
+def hflip(img: torch.Tensor) -> torch.Tensor:
+    """Mirror left <-> right: ``out[..., i, j] = img[..., i, W-1-j]``.  Counterpart: ``F.hflip``."""
+    _check_image(img, "hflip")
+    idx = torch.arange(img.shape[-1] - 1, -1, -1, device=img.device)
+    return img.index_select(-1, idx)
+
+
+def vflip(img: torch.Tensor) -> torch.Tensor:
+    """Mirror top <-> bottom: ``out[..., i, j] = img[..., H-1-i, j]``.  Counterpart: ``F.vflip``."""
+    _check_image(img, "vflip")
+    idx = torch.arange(img.shape[-2] - 1, -1, -1, device=img.device)
+    return img.index_select(-2, idx)
+
+
+def _parse_padding(padding: int | Sequence[int], fn: str) -> tuple[int, int, int, int]:
+    """torchvision order: int -> all sides; (lr, tb); (left, top, right, bottom). Returns (l, t, r, b)."""
+    if isinstance(padding, int) and not isinstance(padding, bool):
+        p = (padding,) * 4
+    elif isinstance(padding, Sequence) and len(padding) in (1, 2, 4) and \
+            all(isinstance(v, int) and not isinstance(v, bool) for v in padding):
+        p = {1: tuple(padding) * 4, 2: (padding[0], padding[1]) * 2, 4: tuple(padding)}[len(padding)]
+    else:
+        raise TypeError(f"{fn}: padding must be an int or a sequence of 1, 2 or 4 ints, got {padding!r}")
+    if min(p) < 0:
+        raise ValueError(f"{fn}: padding must be >= 0, got {padding!r}")
+    return p  # type: ignore[return-value]
+
+
+def _pad_index(n: int, before: int, after: int, mode: str, device: torch.device) -> torch.Tensor:
+    """Source index for each padded position ``-before .. n-1+after`` of an axis of length ``n``.
+
+    edge:      clamp to [0, n-1]                         (a b c | c c)
+    reflect:   mirror about the edge pixel, period 2n-2  (a b c | b a)
+    symmetric: mirror including the edge, period 2n      (a b c | c b)
+    """
+    i = torch.arange(-before, n + after, device=device)
+    if mode == "edge":
+        return i.clamp(0, n - 1)
+    if mode == "reflect":
+        if n == 1:
+            return torch.zeros_like(i)
+        period = 2 * (n - 1)
+        i = i.remainder(period)
+        return torch.where(i >= n, period - i, i)
+    period = 2 * n  # symmetric
+    i = i.remainder(period)
+    return torch.where(i >= n, period - 1 - i, i)
+
+
+def pad(img: torch.Tensor, padding: int | Sequence[int], fill: Fill = None,
+        padding_mode: str = "constant") -> torch.Tensor:
+    """Pad the last two dims.  ``padding``: int, (left/right, top/bottom) or (left, top, right, bottom).
+
+    ``constant`` writes ``fill`` (a number, or one value per channel); ``edge``, ``reflect`` and
+    ``symmetric`` read the image at a mirrored/clamped index (see ``_pad_index``).
+    Counterpart: ``torchvision.transforms.v2.functional.pad`` (same argument order and modes).
+    """
+    _check_image(img, "pad")
+    check_choice(padding_mode, ("constant", "edge", "reflect", "symmetric"), "padding_mode", "pad")
+    left, top, right, bottom = _parse_padding(padding, "pad")
+    *lead, c, h, w = img.shape
+    if padding_mode == "constant":
+        fill_t = torch.as_tensor(0.0 if fill is None else fill, dtype=img.dtype, device=img.device)
+        if fill_t.dim() > 0 and fill_t.numel() not in (1, c):
+            raise ValueError(f"pad: fill must be a number or have one value per channel ({c}), "
+                             f"got {fill_t.numel()} values")
+        out = fill_t.reshape(-1, 1, 1).expand(*lead, c, h + top + bottom, w + left + right).clone()
+        out[..., top:top + h, left:left + w] = img
+        return out
+    if fill is not None and not isinstance(fill, int | float):
+        raise ValueError(f"pad: a per-channel fill needs padding_mode='constant', got {padding_mode!r}")
+    if padding_mode == "reflect" and (max(left, right) >= w or max(top, bottom) >= h):
+        raise ValueError(f"pad: reflect padding must be smaller than the image size {(h, w)}, "
+                         f"got {(left, top, right, bottom)}")
+    rows = _pad_index(h, top, bottom, padding_mode, img.device)
+    cols = _pad_index(w, left, right, padding_mode, img.device)
+    return img.index_select(-2, rows).index_select(-1, cols)
+
+
+def crop(img: torch.Tensor, top: int, left: int, height: int, width: int) -> torch.Tensor:
+    """``img[..., top:top+height, left:left+width]``; parts outside the image are zero (as torchvision).
+
+    Counterpart: ``torchvision.transforms.v2.functional.crop``.
+    """
+    _check_image(img, "crop")
+    if height < 1 or width < 1:
+        raise ValueError(f"crop: height and width must be positive, got {(height, width)}")
+    h, w = img.shape[-2:]
+    bottom, right = top + height, left + width
+    inside = img[..., max(top, 0):max(min(bottom, h), 0), max(left, 0):max(min(right, w), 0)]
+    if top >= 0 and left >= 0 and bottom <= h and right <= w:
+        return inside
+    # pad the part that is inside up to (height, width) with zeros
+    pad_top, pad_left = min(max(-top, 0), height), min(max(-left, 0), width)
+    out = img.new_zeros(*img.shape[:-2], height, width)
+    ih, iw = inside.shape[-2:]
+    out[..., pad_top:pad_top + ih, pad_left:pad_left + iw] = inside
+    return out
+
+
+# --------------------------------------------------------------------------- rotation: grid + sampling
+def rotation_matrix(angle: float, center: Sequence[float] | None = None, size: tuple[int, int] = (1, 1)
+                    ) -> list[float]:
+    """Inverse affine map of a counter-clockwise rotation by ``angle`` degrees, as 6 numbers ``[a,b,c,d,e,f]``.
+
+    Output pixel ``(x, y)`` (pixel units, origin at the image centre) reads the input at
+    ``(a x + b y + c, d x + e y + f)``. For a rotation about the centre this is
+    ``[cos t, -sin t, 0, sin t, cos t, 0]`` with ``t = angle`` (we rotate the *sampling grid* backwards).
+    ``center`` (x, y) in pixel coordinates of an image of ``size`` (h, w) moves the pivot.
+    Mirrors torchvision's ``_get_inverse_affine_matrix(center, -angle, [0, 0], 1, [0, 0])``.
+    """
+    rot = math.radians(-(angle % 360))
+    h, w = size
+    cx, cy = (0.0, 0.0) if center is None else (center[0] - 0.5 * w, center[1] - 0.5 * h)
+    a, b, c, d = math.cos(rot), -math.sin(rot), math.sin(rot), math.cos(rot)  # rotation by -angle
+    m = [d, -b, 0.0, -c, a, 0.0]  # its inverse (det = 1)
+    m[2] += cx - m[0] * cx - m[1] * cy  # conjugate by the translation to the pivot
+    m[5] += cy - m[3] * cx - m[4] * cy
+    return m
+
+
+def affine_grid(matrix: Sequence[float], in_size: tuple[int, int], out_size: tuple[int, int],
+                dtype: torch.dtype = torch.float32, device: torch.device | None = None) -> torch.Tensor:
+    """Sampling grid ``[1, H_out, W_out, 2]`` in normalized coordinates (``align_corners=False``).
+
+    Output pixel centres ``x_j = j - (W_out - 1)/2`` (pixel units about the centre) are mapped by
+    ``matrix`` and divided by half the *input* size, so -1 and +1 are the outer edges of the input.
+    Counterpart: torchvision's ``_affine_grid`` (and ``F.affine_grid`` when in and out sizes agree).
+    """
+    (h, w), (oh, ow) = in_size, out_size
+    theta = torch.tensor(list(matrix), dtype=dtype, device=device).reshape(1, 2, 3)
+    base = torch.empty(1, oh, ow, 3, dtype=dtype, device=device)
+    base[..., 0] = torch.linspace((1.0 - ow) * 0.5, (ow - 1.0) * 0.5, steps=ow, device=device)
+    base[..., 1] = torch.linspace((1.0 - oh) * 0.5, (oh - 1.0) * 0.5, steps=oh, device=device)[:, None]
+    base[..., 2] = 1.0
+    scaled = theta.transpose(1, 2) / torch.tensor([0.5 * w, 0.5 * h], dtype=dtype, device=device)
+    return (base.view(1, oh * ow, 3) @ scaled).view(1, oh, ow, 2)
+
+
+def _gather(img: torch.Tensor, iy: torch.Tensor, ix: torch.Tensor) -> torch.Tensor:
+    """``img[n, :, iy, ix]`` for integer maps ``iy, ix`` of shape [N, Ho, Wo]; zero where out of range."""
+    n, c, h, w = img.shape
+    valid = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)
+    flat = (iy.clamp(0, h - 1) * w + ix.clamp(0, w - 1)).reshape(n, 1, -1).expand(n, c, -1)
+    vals = img.reshape(n, c, h * w).gather(2, flat).reshape(n, c, *ix.shape[1:])
+    return vals * valid.unsqueeze(1).to(img.dtype)
+
+
+def grid_sample(img: torch.Tensor, grid: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+    """Sample ``img`` [N, C, H, W] at ``grid`` [N, Ho, Wo, 2] (x, y in [-1, 1]), zero padding.
+
+    Un-normalize (``align_corners=False``): ``u = ((x + 1) W - 1) / 2`` (pixel index, centres at integers).
+    bilinear: ``out = sum over the 4 neighbours (1-|u-u_k|)(1-|v-v_k|) img[v_k, u_k]``;
+    nearest: ``img[round(v), round(u)]`` (round half to even). Out-of-image neighbours read 0.
+    Counterpart: ``F.grid_sample(img, grid, mode, padding_mode="zeros", align_corners=False)``.
+    """
+    check_choice(mode, ("bilinear", "nearest"), "mode", "grid_sample")
+    n, _, h, w = img.shape
+    grid = grid.expand(n, -1, -1, -1)
+    u = ((grid[..., 0] + 1) * w - 1) / 2
+    v = ((grid[..., 1] + 1) * h - 1) / 2
+    if mode == "nearest":
+        return _gather(img, v.round().long(), u.round().long())
+    u0f, v0f = u.floor(), v.floor()
+    du, dv = (u - u0f).unsqueeze(1), (v - v0f).unsqueeze(1)
+    u0, v0 = u0f.long(), v0f.long()
+    return ((1 - du) * (1 - dv) * _gather(img, v0, u0) + du * (1 - dv) * _gather(img, v0, u0 + 1)
+            + (1 - du) * dv * _gather(img, v0 + 1, u0) + du * dv * _gather(img, v0 + 1, u0 + 1))
+
+
+def _expanded_size(matrix: Sequence[float], w: int, h: int) -> tuple[int, int]:
+    """Bounding box (w, h) of the rotated image corners, as torchvision computes it for ``expand=True``."""
+    a, b, c, d, e, f = matrix
+    corners = [(-0.5 * w, -0.5 * h), (-0.5 * w, 0.5 * h), (0.5 * w, 0.5 * h), (0.5 * w, -0.5 * h)]
+    xs = [a * x + b * y + c + 0.5 * w for x, y in corners]
+    ys = [d * x + e * y + f + 0.5 * h for x, y in corners]
+    t = torch.tensor([[min(xs), min(ys)], [max(xs), max(ys)]], dtype=torch.float32)
+    t = (t * 1e4).trunc() * 1e-4  # truncate to 1e-4 so that 31.99999999 does not ceil to 33
+    size = t[1].ceil() - t[0].floor()
+    return int(size[0]), int(size[1])
+
+
+def rotate(img: torch.Tensor, angle: float, interpolation: str = "nearest", expand: bool = False,
+           center: Sequence[float] | None = None, fill: Fill = None) -> torch.Tensor:
+    """Rotate counter-clockwise by ``angle`` degrees about the centre (or ``center`` = (x, y)).
+
+    Inverse mapping: for each output pixel compute where it comes from (``rotation_matrix`` ->
+    ``affine_grid``), then read the input there (``grid_sample``, bilinear or nearest). Pixels that come
+    from outside are 0; with ``fill`` a ones-mask is sampled alongside and
+    ``out = mask * (img - fill) + fill`` (nearest: ``fill`` where mask < 0.5).
+    Exact 0/180 (and 90/270 for square images or ``expand``) use index shuffles, as torchvision does.
+    Counterpart: ``torchvision.transforms.v2.functional.rotate`` (default interpolation nearest).
+    """
+    _check_image(img, "rotate")
+    check_choice(interpolation, ("nearest", "bilinear"), "interpolation", "rotate")
+    if center is not None and len(center) != 2:
+        raise ValueError(f"rotate: center must be a pair (x, y), got {center!r}")
+    angle = angle % 360
+    *lead, c, h, w = img.shape
+    if center is None:
+        if angle == 0:
+            return img.clone()
+        if angle == 180:
+            return vflip(hflip(img))
+        if (expand or h == w) and angle in (90, 270):
+            t = img.transpose(-1, -2)
+            return vflip(t) if angle == 90 else hflip(t)
+    m = rotation_matrix(angle, center, (h, w))
+    ow, oh = _expanded_size(m, w, h) if expand else (w, h)
+    grid = affine_grid(m, (h, w), (oh, ow), dtype=img.dtype, device=img.device)
+    x = img.reshape(-1, c, h, w)
+    if fill is not None:
+        x = torch.cat([x, torch.ones_like(x[:, :1])], dim=1)
+    out = grid_sample(x, grid, mode=interpolation)
+    if fill is not None:
+        out, mask = out[:, :c], out[:, c:]
+        fill_t = torch.as_tensor(fill, dtype=img.dtype, device=img.device).reshape(1, -1, 1, 1)
+        if interpolation == "nearest":
+            out = torch.where(mask < 0.5, fill_t.expand_as(out), out)
+        else:
+            out = (out - fill_t) * mask + fill_t
+    return out.reshape(*lead, c, oh, ow)
+
+
+# --------------------------------------------------------------------------- resize
+def interpolation_weights(in_size: int, out_size: int, *, antialias: bool = False,
+                          mode: str = "bilinear", dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """The ``[out_size, in_size]`` matrix ``A`` of 1-D resampling: ``out = A @ x``.
+
+    Scale ``s = in/out``; output sample ``i`` sits at input coordinate ``c_i = s (i + 1/2)`` (pixel centres
+    at half-integers, i.e. ``align_corners=False``).
+
+    * bilinear: source ``u = max(c_i - 1/2, 0)``, weights ``1 - frac(u)`` and ``frac(u)`` on ``floor(u)``
+      and ``floor(u) + 1`` (clamped to the last pixel).
+    * bilinear + antialias (only differs when shrinking, ``s > 1``): a triangle ("tent") filter
+      stretched by ``s``: ``w_ij = tri((j + 1/2 - c_i) / s)`` over ``|j + 1/2 - c_i| < s``, rows
+      normalized to sum 1, so every input pixel contributes instead of only two.
+    * nearest: ``A[i, floor(s i)] = 1``.
+
+    Counterpart: the kernels of ``F.interpolate(..., align_corners=False, antialias=...)``.
+    """
+    check_choice(mode, ("bilinear", "nearest"), "mode", "interpolation_weights")
+    s = in_size / out_size
+    i = torch.arange(out_size, dtype=torch.float64)
+    A = torch.zeros(out_size, in_size, dtype=torch.float64)
+    rows = torch.arange(out_size)
+    if mode == "nearest":
+        A[rows, (i * s).floor().long().clamp(max=in_size - 1)] = 1.0
+    elif antialias and s > 1.0:
+        centre = s * (i + 0.5)
+        lo = (centre - s + 0.5).long().clamp(min=0)  # int() truncation, as the C++ kernel
+        hi = (centre + s + 0.5).long().clamp(max=in_size)
+        j = torch.arange(in_size, dtype=torch.float64)
+        wts = (1 - ((j[None, :] - centre[:, None] + 0.5) / s).abs()).clamp(min=0)
+        window = (j[None, :] >= lo[:, None]) & (j[None, :] < hi[:, None])
+        A = wts * window
+        A = A / A.sum(1, keepdim=True)
+    else:
+        u = (s * (i + 0.5) - 0.5).clamp(min=0)
+        u0 = u.floor().long().clamp(max=in_size - 1)
+        frac = u - u0
+        u1 = (u0 + 1).clamp(max=in_size - 1)
+        A.index_put_((rows, u0), 1 - frac, accumulate=True)
+        A.index_put_((rows, u1), frac, accumulate=True)
+    return A.to(dtype)
+
+
+def _output_size(size: int | Sequence[int], h: int, w: int, fn: str) -> tuple[int, int]:
+    """int -> shorter side becomes ``size`` (longer side ``int(size * long / short)``), else (h, w)."""
+    if isinstance(size, int) and not isinstance(size, bool) or (isinstance(size, Sequence) and len(size) == 1):
+        s = size if isinstance(size, int) else size[0]
+        if s < 1:
+            raise ValueError(f"{fn}: size must be positive, got {size!r}")
+        short, long = (h, w) if h <= w else (w, h)
+        new_short, new_long = s, int(s * long / short)
+        return (new_short, new_long) if h <= w else (new_long, new_short)
+    return _pair(size, "size", fn)
+
+
+def resize(img: torch.Tensor, size: int | Sequence[int], interpolation: str = "bilinear",
+           antialias: bool = True) -> torch.Tensor:
+    """Resize the last two dims to ``size`` (``(h, w)``, or an int for the shorter side).
+
+    Separable: ``out = A_h @ img @ A_w^T`` with the 1-D matrices of :func:`interpolation_weights`.
+    Counterpart: ``torchvision.transforms.v2.functional.resize`` (default ``antialias=True``, which
+    only matters when shrinking).
+    """
+    _check_image(img, "resize")
+    check_choice(interpolation, ("bilinear", "nearest"), "interpolation", "resize")
+    h, w = img.shape[-2:]
+    oh, ow = _output_size(size, h, w, "resize")
+    if (oh, ow) == (h, w):
+        return img
+    aa = antialias and interpolation == "bilinear"
+    Ah = interpolation_weights(h, oh, antialias=aa, mode=interpolation, dtype=img.dtype).to(img.device)
+    Aw = interpolation_weights(w, ow, antialias=aa, mode=interpolation, dtype=img.dtype).to(img.device)
+    return Ah @ img @ Aw.T
+
+
+def resized_crop(img: torch.Tensor, top: int, left: int, height: int, width: int, size: int | Sequence[int],
+                 interpolation: str = "bilinear", antialias: bool = True) -> torch.Tensor:
+    """``resize(crop(img, top, left, height, width), size)``.  Counterpart: ``F.resized_crop``."""
+    return resize(crop(img, top, left, height, width), size, interpolation, antialias)
+
+
+# --------------------------------------------------------------------------- colour
+def rgb_to_grayscale(img: torch.Tensor) -> torch.Tensor:
+    """Luma ``L = 0.2989 R + 0.587 G + 0.114 B`` as ``[..., 1, H, W]`` (1-channel input is copied).
+
+    Counterpart: ``F.rgb_to_grayscale``.
+    """
+    _check_image(img, "rgb_to_grayscale", colour=True)
+    if img.shape[-3] == 1:
+        return img.clone()
+    r, g, b = img.unbind(-3)
+    return (0.2989 * r + 0.587 * g + 0.114 * b).unsqueeze(-3)
+
+
+def _blend(img1: torch.Tensor, img2: torch.Tensor, ratio: float) -> torch.Tensor:
+    """``clamp(ratio * img1 + (1 - ratio) * img2, 0, 1)``: interpolate (ratio <= 1) or extrapolate (> 1)."""
+    return (ratio * img1 + (1.0 - ratio) * img2).clamp(0.0, 1.0)
+
+
+def adjust_brightness(img: torch.Tensor, brightness_factor: float) -> torch.Tensor:
+    """``clamp(f * img, 0, 1)`` (a blend with a black image).  Counterpart: ``F.adjust_brightness``."""
+    _check_image(img, "adjust_brightness", colour=True)
+    f = _check_factor(brightness_factor, "brightness_factor", "adjust_brightness")
+    return (img * f).clamp(0.0, 1.0)
+
+
+def adjust_contrast(img: torch.Tensor, contrast_factor: float) -> torch.Tensor:
+    """Blend with the mean grey level: ``clamp(f img + (1-f) mean(gray(img)), 0, 1)``, mean per image.
+
+    Counterpart: ``F.adjust_contrast``.
+    """
+    _check_image(img, "adjust_contrast", colour=True)
+    f = _check_factor(contrast_factor, "contrast_factor", "adjust_contrast")
+    gray = rgb_to_grayscale(img) if img.shape[-3] == 3 else img
+    return _blend(img, gray.mean(dim=(-3, -2, -1), keepdim=True), f)
+
+
+def adjust_saturation(img: torch.Tensor, saturation_factor: float) -> torch.Tensor:
+    """Blend with the image's own grey version: ``clamp(f img + (1-f) gray(img), 0, 1)``.
+
+    f = 0 gives greyscale, f = 1 the original, f > 1 more vivid colours. 1-channel images are returned
+    unchanged. Counterpart: ``F.adjust_saturation``.
+    """
+    _check_image(img, "adjust_saturation", colour=True)
+    f = _check_factor(saturation_factor, "saturation_factor", "adjust_saturation")
+    if img.shape[-3] == 1:
+        return img
+    return _blend(img, rgb_to_grayscale(img), f)
+
+
+def rgb_to_hsv(img: torch.Tensor) -> torch.Tensor:
+    """RGB in [0, 1] -> HSV in [0, 1]^3 (hue as a fraction of a turn).
+
+    ``V = max``, ``S = (max - min) / max``, and with ``d = max - min``:
+    ``H = ((G - B)/d mod 6) / 6`` if max is R, ``((B - R)/d + 2) / 6`` if G, ``((R - G)/d + 4) / 6`` if B;
+    grey pixels (d = 0) get H = S = 0. Ties are resolved R before G before B, as in PIL/torchvision.
+    """
+    _check_image(img, "rgb_to_hsv")
+    if img.shape[-3] != 3:
+        raise ValueError(f"rgb_to_hsv: expected 3 channels, got {img.shape[-3]}")
+    r, g, b = img.unbind(-3)
+    maxc, minc = img.amax(-3), img.amin(-3)
+    d = maxc - minc
+    grey = d == 0
+    safe_d = torch.where(grey, torch.ones_like(d), d)
+    s = torch.where(grey, torch.zeros_like(d), d / torch.where(grey, torch.ones_like(maxc), maxc))
+    h_r = ((g - b) / safe_d).remainder(6.0)
+    h_g = (b - r) / safe_d + 2.0
+    h_b = (r - g) / safe_d + 4.0
+    h = torch.where(maxc == r, h_r, torch.where(maxc == g, h_g, h_b)) / 6.0
+    h = torch.where(grey, torch.zeros_like(h), h)
+    return torch.stack([h, s, maxc], dim=-3)
+
+
+def hsv_to_rgb(img: torch.Tensor) -> torch.Tensor:
+    """HSV -> RGB. With ``h6 = 6H``, sector ``i = floor(h6) mod 6`` and ``f = h6 - floor(h6)``:
+    ``p = V(1-S)``, ``q = V(1-S f)``, ``t = V(1-S(1-f))`` and (R, G, B) =
+    (V,t,p), (q,V,p), (p,V,t), (p,q,V), (t,p,V), (V,p,q) for sectors 0..5.
+    """
+    _check_image(img, "hsv_to_rgb")
+    if img.shape[-3] != 3:
+        raise ValueError(f"hsv_to_rgb: expected 3 channels, got {img.shape[-3]}")
+    h, s, v = img.unbind(-3)
+    h6 = h * 6.0
+    fl = h6.floor()
+    f = h6 - fl
+    i = fl.long().remainder(6)
+    p = (v * (1.0 - s)).clamp(0.0, 1.0)
+    q = (v * (1.0 - s * f)).clamp(0.0, 1.0)
+    t = (v * (1.0 - s * (1.0 - f))).clamp(0.0, 1.0)
+    table = [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)]
+    out = []
+    for ch in range(3):
+        val = table[5][ch]
+        for k in range(4, -1, -1):
+            val = torch.where(i == k, table[k][ch], val)
+        out.append(val)
+    return torch.stack(out, dim=-3)
+
+
+def adjust_hue(img: torch.Tensor, hue_factor: float) -> torch.Tensor:
+    """Rotate the hue: RGB -> HSV, ``H <- (H + hue_factor) mod 1``, HSV -> RGB. ``hue_factor`` in [-0.5, 0.5].
+
+    1-channel images are returned unchanged. Counterpart: ``F.adjust_hue``, which computes in float32
+    even for float64 input, so the two agree to ~1e-7 (measured max 6e-8 on random images).
+    """
+    _check_image(img, "adjust_hue", colour=True)
+    if not isinstance(hue_factor, int | float) or not -0.5 <= hue_factor <= 0.5:
+        raise ValueError(f"adjust_hue: hue_factor must be in [-0.5, 0.5], got {hue_factor!r}")
+    if img.shape[-3] == 1:
+        return img
+    h, s, v = rgb_to_hsv(img).unbind(-3)
+    return hsv_to_rgb(torch.stack([(h + hue_factor).remainder(1.0), s, v], dim=-3))
+
+
+# --------------------------------------------------------------------------- mixup / cutmix
+def one_hot(y: torch.Tensor, num_classes: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """``[N] int -> [N, num_classes]`` with a 1 at each label (rows of the identity). ``F.one_hot``."""
+    check_tensor(y, "y", "one_hot")
+    if y.dim() != 1 or y.is_floating_point():
+        raise ValueError(f"one_hot: expected 1-D integer labels, got {y.dim()}-D {y.dtype}")
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"one_hot: num_classes must be a positive int, got {num_classes!r}")
+    if len(y) and (y.min() < 0 or y.max() >= num_classes):
+        raise ValueError(f"one_hot: labels must lie in [0, {num_classes - 1}], got range "
+                         f"[{int(y.min())}, {int(y.max())}]")
+    return torch.eye(num_classes, dtype=dtype, device=y.device)[y]
+
+
+def mix_labels(y: torch.Tensor, lam: float, num_classes: int | None = None,
+               dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Soft labels ``lam * onehot(y) + (1 - lam) * onehot(y.roll(1))`` (y may already be [N, K] probabilities).
+
+    Sample i is paired with sample i-1 (a roll by one), as torchvision does; shuffle the batch first.
+    """
+    check_tensor(y, "y", "mix_labels")
+    if y.dim() == 1:
+        if num_classes is None:
+            raise ValueError("mix_labels: num_classes is required for 1-D integer labels")
+        y = one_hot(y, num_classes, dtype)
+    elif y.dim() != 2:
+        raise ValueError(f"mix_labels: expected labels [N] or [N, K], got shape {tuple(y.shape)}")
+    y = y.to(dtype)
+    return lam * y + (1.0 - lam) * y.roll(1, 0)
+
+
+def _check_batch(x: torch.Tensor, y: torch.Tensor, fn: str) -> None:
+    _check_image(x, fn)
+    if x.dim() != 4:
+        raise ValueError(f"{fn}: expected a batch [N, C, H, W], got shape {tuple(x.shape)}")
+    check_tensor(y, "y", fn)
+    if len(y) != len(x):
+        raise ValueError(f"{fn}: batch size of images ({len(x)}) and labels ({len(y)}) differ")
+
+
+def _check_lam(lam: float, fn: str) -> float:
+    lam = float(lam)
+    if not 0.0 <= lam <= 1.0:
+        raise ValueError(f"{fn}: lam must be in [0, 1], got {lam}")
+    return lam
+
+
+def mixup(x: torch.Tensor, y: torch.Tensor, lam: float, num_classes: int | None = None
+          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """MixUp (Zhang et al. 2018): ``x~ = lam x + (1-lam) x.roll(1)``, ``y~ = lam y + (1-lam) y.roll(1)``.
+
+    Returns the mixed batch and soft labels ``[N, K]`` (dtype of ``x``). Counterpart:
+    ``torchvision.transforms.v2.MixUp`` once its ``lam ~ Beta(alpha, alpha)`` is drawn.
+    """
+    _check_batch(x, y, "mixup")
+    lam = _check_lam(lam, "mixup")
+    return lam * x + (1.0 - lam) * x.roll(1, 0), mix_labels(y, lam, num_classes, x.dtype)
+
+
+def cutmix_box(lam: float, height: int, width: int, r_x: int, r_y: int) -> tuple[int, int, int, int]:
+    """Box ``(x1, y1, x2, y2)`` of area about ``(1 - lam) H W`` centred at ``(r_x, r_y)``, clipped to the image.
+
+    Half-sides ``int(r W)``, ``int(r H)`` with ``r = sqrt(1 - lam) / 2``.
+    """
+    lam = _check_lam(lam, "cutmix_box")
+    r = 0.5 * math.sqrt(1.0 - lam)
+    rw, rh = int(r * width), int(r * height)
+    return max(r_x - rw, 0), max(r_y - rh, 0), min(r_x + rw, width), min(r_y + rh, height)
+
+
+def cutmix(x: torch.Tensor, y: torch.Tensor, box: Sequence[int], num_classes: int | None = None
+           ) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """CutMix (Yun et al. 2019): paste ``box = (x1, y1, x2, y2)`` of ``x.roll(1)`` into ``x``.
+
+    The label weight is the area actually kept: ``lam = 1 - (x2-x1)(y2-y1) / (H W)``, and
+    ``y~ = lam y + (1-lam) y.roll(1)``. Returns ``(mixed, soft_labels, lam)``.
+    Counterpart: ``torchvision.transforms.v2.CutMix`` once its box is drawn.
+    """
+    _check_batch(x, y, "cutmix")
+    if len(box) != 4:
+        raise ValueError(f"cutmix: box must be (x1, y1, x2, y2), got {box!r}")
+    x1, y1, x2, y2 = (int(v) for v in box)
+    h, w = x.shape[-2:]
+    if not (0 <= x1 <= x2 <= w and 0 <= y1 <= y2 <= h):
+        raise ValueError(f"cutmix: box must satisfy 0 <= x1 <= x2 <= {w} and 0 <= y1 <= y2 <= {h}, got {box!r}")
+    rows = (torch.arange(h, device=x.device) >= y1) & (torch.arange(h, device=x.device) < y2)
+    cols = (torch.arange(w, device=x.device) >= x1) & (torch.arange(w, device=x.device) < x2)
+    inside = (rows[:, None] & cols[None, :]).to(x.dtype)
+    mixed = x * (1 - inside) + x.roll(1, 0) * inside
+    lam = float(1.0 - (x2 - x1) * (y2 - y1) / (w * h))
+    return mixed, mix_labels(y, lam, num_classes, x.dtype), lam
+
+
+def sample_beta(alpha: float, generator: torch.Generator | None = None) -> float:
+    """One draw of ``Beta(alpha, alpha)`` from ``generator``: ``G1 / (G1 + G2)`` with ``G ~ Gamma(alpha)``.
+
+    Uses the same Dirichlet sampler (and so the same random stream) as ``torch.distributions.Beta``.
+    """
+    if not isinstance(alpha, int | float) or alpha <= 0:
+        raise ValueError(f"sample_beta: alpha must be positive, got {alpha!r}")
+    conc = torch.tensor([[float(alpha), float(alpha)]])
+    return float(torch._sample_dirichlet(conc, generator=generator)[0, 0])
+
+
+# --------------------------------------------------------------------------- random transforms
+def _uniform(lo: float, hi: float, g: torch.Generator | None) -> float:
+    return float(torch.empty(1).uniform_(lo, hi, generator=g).item())
+
+
+class _Random:
+    """Base: holds the generator (``None`` -> torch's global one)."""
+
+    def __init__(self, generator: torch.Generator | None) -> None:
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"{type(self).__name__}: generator must be a torch.Generator or None, "
+                            f"got {type(generator).__name__}")
+        self.generator = generator
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k != "generator")
+        return f"{type(self).__name__}({args})"
+
+
+class RandomHorizontalFlip(_Random):
+    """Flip left-right with probability ``p``.  Counterpart: ``v2.RandomHorizontalFlip``."""
+
+    def __init__(self, p: float = 0.5, generator: torch.Generator | None = None) -> None:
+        super().__init__(generator)
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"RandomHorizontalFlip: p must be in [0, 1], got {p}")
+        self.p = p
+
+    def __call__(self, img: torch.Tensor) -> torch.Tensor:
+        return img if torch.rand(1, generator=self.generator) >= self.p else hflip(img)
+
+
+class RandomVerticalFlip(RandomHorizontalFlip):
+    """Flip top-bottom with probability ``p``.  Counterpart: ``v2.RandomVerticalFlip``."""
+
+    def __call__(self, img: torch.Tensor) -> torch.Tensor:
+        return img if torch.rand(1, generator=self.generator) >= self.p else vflip(img)
+
+
+class RandomRotation(_Random):
+    """Rotate by ``angle ~ U(degrees)``; ``degrees = d`` means (-d, d). Counterpart: ``v2.RandomRotation``
+    (whose default ``fill=0`` uses the ones-mask blend of :func:`rotate`)."""
+
+    def __init__(self, degrees: float | Sequence[float], interpolation: str = "nearest", expand: bool = False,
+                 center: Sequence[float] | None = None, fill: Fill = 0,
+                 generator: torch.Generator | None = None) -> None:
+        super().__init__(generator)
+        if isinstance(degrees, int | float):
+            if degrees < 0:
+                raise ValueError(f"RandomRotation: a single degrees value must be >= 0, got {degrees}")
+            degrees = (-float(degrees), float(degrees))
+        if len(degrees) != 2 or degrees[0] > degrees[1]:
+            raise ValueError(f"RandomRotation: degrees must be a number or an increasing pair, got {degrees!r}")
+        check_choice(interpolation, ("nearest", "bilinear"), "interpolation", "RandomRotation")
+        self.degrees, self.interpolation, self.expand = tuple(float(d) for d in degrees), interpolation, expand
+        self.center, self.fill = center, fill
+
+    def __call__(self, img: torch.Tensor) -> torch.Tensor:
+        angle = _uniform(self.degrees[0], self.degrees[1], self.generator)
+        return rotate(img, angle, self.interpolation, self.expand, self.center, self.fill)
+
+
+class RandomCrop(_Random):
+    """Optionally pad, then crop ``size`` at a uniformly random position.  Counterpart: ``v2.RandomCrop``."""
+
+    def __init__(self, size: int | Sequence[int], padding: int | Sequence[int] | None = None,
+                 pad_if_needed: bool = False, fill: Fill = 0, padding_mode: str = "constant",
+                 generator: torch.Generator | None = None) -> None:
+        super().__init__(generator)
+        self.size = _pair(size, "size", "RandomCrop")
+        check_choice(padding_mode, ("constant", "edge", "reflect", "symmetric"), "padding_mode", "RandomCrop")
+        self.padding = _parse_padding(padding, "RandomCrop") if padding else None
+        self.pad_if_needed, self.fill, self.padding_mode = pad_if_needed, fill, padding_mode
+
+    def get_params(self, h: int, w: int) -> tuple[tuple[int, int, int, int], int, int]:
+        """(left, top, right, bottom) padding, then the crop's top and left (torchvision's draw order)."""
+        left, top, right, bottom = self.padding or (0, 0, 0, 0)
+        ph, pw = h + top + bottom, w + left + right
+        ch, cw = self.size
+        if self.pad_if_needed:
+            if ph < ch:
+                top, bottom, ph = top + ch - ph, bottom + ch - ph, ph + 2 * (ch - ph)
+            if pw < cw:
+                left, right, pw = left + cw - pw, right + cw - pw, pw + 2 * (cw - pw)
+        if ph < ch or pw < cw:
+            raise ValueError(f"RandomCrop: crop size {(ch, cw)} is larger than the (padded) image {(ph, pw)}")
+        i = int(torch.randint(0, ph - ch + 1, size=(), generator=self.generator)) if ph > ch else 0
+        j = int(torch.randint(0, pw - cw + 1, size=(), generator=self.generator)) if pw > cw else 0
+        return (left, top, right, bottom), i, j
+
+    def __call__(self, img: torch.Tensor) -> torch.Tensor:
+        _check_image(img, "RandomCrop")
+        padding, i, j = self.get_params(*img.shape[-2:])
+        if any(padding):
+            img = pad(img, list(padding), self.fill, self.padding_mode)
+        return crop(img, i, j, *self.size)
+
+
+class RandomResizedCrop(_Random):
+    """Crop a random area fraction ``scale`` and aspect ratio ``ratio`` (log-uniform), resize to ``size``.
+
+    Up to 10 tries, then a centre crop clamped to the ratio range (torchvision's algorithm).
+    Counterpart: ``v2.RandomResizedCrop``.
+    """
+
+    def __init__(self, size: int | Sequence[int], scale: tuple[float, float] = (0.08, 1.0),
+                 ratio: tuple[float, float] = (3 / 4, 4 / 3), interpolation: str = "bilinear",
+                 antialias: bool = True, generator: torch.Generator | None = None) -> None:
+        super().__init__(generator)
+        self.size = _pair(size, "size", "RandomResizedCrop")
+        if len(scale) != 2 or not 0 < scale[0] <= scale[1]:
+            raise ValueError(f"RandomResizedCrop: scale must be an increasing positive pair, got {scale!r}")
+        if len(ratio) != 2 or not 0 < ratio[0] <= ratio[1]:
+            raise ValueError(f"RandomResizedCrop: ratio must be an increasing positive pair, got {ratio!r}")
+        check_choice(interpolation, ("nearest", "bilinear"), "interpolation", "RandomResizedCrop")
+        self.scale, self.ratio = tuple(scale), tuple(ratio)
+        self.interpolation, self.antialias = interpolation, antialias
+
+    def get_params(self, height: int, width: int) -> tuple[int, int, int, int]:
+        """(top, left, h, w) of the crop."""
+        area, g = height * width, self.generator
+        log_ratio = (math.log(self.ratio[0]), math.log(self.ratio[1]))
+        for _ in range(10):
+            target = area * _uniform(self.scale[0], self.scale[1], g)
+            aspect = torch.exp(torch.empty(1).uniform_(log_ratio[0], log_ratio[1], generator=g)).item()
+            w = int(round(math.sqrt(target * aspect)))
+            h = int(round(math.sqrt(target / aspect)))
+            if 0 < w <= width and 0 < h <= height:
+                i = int(torch.randint(0, height - h + 1, size=(1,), generator=g))
+                j = int(torch.randint(0, width - w + 1, size=(1,), generator=g))
+                return i, j, h, w
+        in_ratio = width / height
+        if in_ratio < min(self.ratio):
+            w, h = width, int(round(width / min(self.ratio)))
+        elif in_ratio > max(self.ratio):
+            h, w = height, int(round(height * max(self.ratio)))
+        else:
+            h, w = height, width
+        return (height - h) // 2, (width - w) // 2, h, w
+
+    def __call__(self, img: torch.Tensor) -> torch.Tensor:
+        _check_image(img, "RandomResizedCrop")
+        i, j, h, w = self.get_params(*img.shape[-2:])
+        return resized_crop(img, i, j, h, w, list(self.size), self.interpolation, self.antialias)
+
+
+def _jitter_range(value: float | Sequence[float] | None, name: str, center: float,
+                  bound: tuple[float, float], clip_zero: bool = True) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError(f"ColorJitter: a single {name} value must be >= 0, got {value}")
+        lo, hi = center - value, center + value
+        lo = max(lo, 0.0) if clip_zero else lo
+    elif isinstance(value, Sequence) and len(value) == 2:
+        lo, hi = float(value[0]), float(value[1])
+    else:
+        raise TypeError(f"ColorJitter: {name} must be a number or a pair, got {value!r}")
+    if not bound[0] <= lo <= hi <= bound[1]:
+        raise ValueError(f"ColorJitter: {name} must be an increasing pair within {bound}, got {(lo, hi)}")
+    return None if lo == hi == center else (float(lo), float(hi))
+
+
+class ColorJitter(_Random):
+    """Brightness, contrast, saturation and hue factors drawn uniformly, applied in a random order.
+
+    A number ``b`` means the range ``[max(0, 1-b), 1+b]`` (hue ``h``: ``[-h, h]``, at most 0.5).
+    Counterpart: ``v2.ColorJitter``.
+    """
+
+    def __init__(self, brightness: float | Sequence[float] | None = None,
+                 contrast: float | Sequence[float] | None = None,
+                 saturation: float | Sequence[float] | None = None,
+                 hue: float | Sequence[float] | None = None,
+                 generator: torch.Generator | None = None) -> None:
+        super().__init__(generator)
+        inf = (0.0, float("inf"))
+        self.brightness = _jitter_range(brightness, "brightness", 1.0, inf)
+        self.contrast = _jitter_range(contrast, "contrast", 1.0, inf)
+        self.saturation = _jitter_range(saturation, "saturation", 1.0, inf)
+        self.hue = _jitter_range(hue, "hue", 0.0, (-0.5, 0.5), clip_zero=False)
+
+    def get_params(self) -> tuple[list[int], list[float | None]]:
+        """Random order of the four operations and their factors (``None`` = not used)."""
+        order = torch.randperm(4, generator=self.generator).tolist()
+        factors = [None if r is None else _uniform(r[0], r[1], self.generator)
+                   for r in (self.brightness, self.contrast, self.saturation, self.hue)]
+        return order, factors
+
+    def __call__(self, img: torch.Tensor) -> torch.Tensor:
+        order, factors = self.get_params()
+        ops = (adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue)
+        for k in order:
+            if factors[k] is not None:
+                img = ops[k](img, factors[k])
+        return img
+
+
+class MixUp(_Random):
+    """``lam ~ Beta(alpha, alpha)``, then :func:`mixup`. Call on a batch: ``x, y_soft = MixUp(...)(x, y)``.
+
+    Counterpart: ``v2.MixUp(alpha=..., num_classes=...)``.
+    """
+
+    def __init__(self, alpha: float = 1.0, num_classes: int | None = None,
+                 generator: torch.Generator | None = None) -> None:
+        super().__init__(generator)
+        if alpha <= 0:
+            raise ValueError(f"{type(self).__name__}: alpha must be positive, got {alpha}")
+        self.alpha, self.num_classes = float(alpha), num_classes
+        self.last_lam = float("nan")
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        self.last_lam = sample_beta(self.alpha, self.generator)
+        return mixup(x, y, self.last_lam, self.num_classes)
+
+
+class CutMix(MixUp):
+    """``lam ~ Beta(alpha, alpha)``, a box of area ~(1-lam) at a uniform centre, then :func:`cutmix`.
+
+    ``last_lam`` holds the area-adjusted lambda. Counterpart: ``v2.CutMix(alpha=..., num_classes=...)``.
+    """
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        _check_batch(x, y, "CutMix")
+        lam = sample_beta(self.alpha, self.generator)
+        h, w = x.shape[-2:]
+        r_x = int(torch.randint(w, size=(1,), generator=self.generator))
+        r_y = int(torch.randint(h, size=(1,), generator=self.generator))
+        mixed, soft, self.last_lam = cutmix(x, y, cutmix_box(lam, h, w, r_x, r_y), self.num_classes)
+        return mixed, soft
+
+
+class Compose:
+    """Apply transforms in order: ``Compose([t1, t2])(img) == t2(t1(img))``.  Counterpart: ``v2.Compose``."""
+
+    def __init__(self, transforms: Sequence[Callable[[torch.Tensor], torch.Tensor]]) -> None:
+        self.transforms = list(transforms)
+
+    def __call__(self, img: torch.Tensor) -> torch.Tensor:
+        for t in self.transforms:
+            img = t(img)
+        return img
+
+
+class AugmentedLoader:
+    """Wrap a loader of ``(x, y)`` batches: ``transform`` is applied to every image separately (fresh random
+    parameters per image), then ``batch_transform(x, y) -> (x, y)`` (e.g. ``MixUp``) to the whole batch.
+
+    Use it as the ``train_loader`` of ``dlhelpers.train.fit``; validation data stays un-augmented.
+    """
+
+    def __init__(self, loader: Iterable, transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 batch_transform: Callable | None = None) -> None:
+        self.loader, self.transform, self.batch_transform = loader, transform, batch_transform
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for x, y in self.loader:
+            if self.transform is not None:
+                x = torch.stack([self.transform(xi) for xi in x])
+            if self.batch_transform is not None:
+                x, y = self.batch_transform(x, y)
+            yield x, y
+
+    def __len__(self) -> int:
+        return len(self.loader)  # type: ignore[arg-type]
