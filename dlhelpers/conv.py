@@ -10,8 +10,8 @@ where ``p`` runs over output positions, ``k`` over kernel offsets (both multi-in
 * ``conv1d_naive`` / ``conv2d_naive`` / ``conv3d_naive``: explicit Python loops over output positions and
   kernel offsets. Slow, readable, differentiable.
 * ``conv1d`` / ``conv2d`` / ``conv3d``: vectorized. ``im2col`` copies every receptive field into a column
-  (from a strided view made with ``Tensor.unfold``), then one batched matrix multiply does all the dot
-  products at once. Differentiable through autograd.
+  (by stacking one strided slice of the input per kernel offset), then one batched matrix multiply does all
+  the dot products at once. Differentiable through autograd.
 
 Output size per spatial dim: ``floor((n + 2p - d*(k-1) - 1) / s) + 1`` (``conv_output_size``).
 """
@@ -145,18 +145,22 @@ def pad_zeros(x: torch.Tensor, pads: Sequence[tuple[int, int]]) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------- vectorized
-def _windows(xp: torch.Tensor, kernel: Sequence[int], stride: Sequence[int],
-             dilation: Sequence[int]) -> torch.Tensor:
-    """View ``[N, C, *S]`` (already padded) as ``[N, C, *out, *kernel]``: every receptive field, no copy.
+def _im2col(xp: torch.Tensor, kernel: Sequence[int], stride: Sequence[int],
+            dilation: Sequence[int]) -> torch.Tensor:
+    """``[N, C, *S]`` (already padded) -> ``[N, C * prod(kernel), *out]``, no argument checks.
 
-    ``Tensor.unfold(dim, size, step)`` appends a window dim of length ``size``; a dilated kernel is a window
-    of the effective size ``d*(k-1)+1`` keeping every ``d``-th element.
+    For kernel offset ``k`` the inputs seen by all output positions form one strided slice of ``xp``:
+    ``xp[..., k*d : k*d + s*(out-1) + 1 : s]`` (per spatial dim). Stacking the ``prod(kernel)`` slices after
+    the channel dim *is* im2col: one copy, channel-major then kernel offsets in row-major order. Autograd
+    turns each slice's backward into a strided add, i.e. col2im.
     """
-    for i, (k, s, d) in enumerate(zip(kernel, stride, dilation)):
-        xp = xp.unfold(2 + i, d * (k - 1) + 1, s)
-        if d > 1:
-            xp = xp[..., ::d]
-    return xp
+    out_shape = [(size - d * (k - 1) - 1) // s + 1 for size, k, s, d in zip(xp.shape[2:], kernel, stride, dilation)]
+    shifted = []
+    for off in itertools.product(*map(range, kernel)):                      # every kernel offset
+        idx = tuple(slice(o * d, o * d + s * (n - 1) + 1, s) for o, d, s, n in zip(off, dilation, stride, out_shape))
+        shifted.append(xp[(slice(None), slice(None), *idx)])                 # [N, C, *out], a view
+    cols = torch.stack(shifted, dim=2)                                       # [N, C, prod(k), *out]
+    return cols.reshape(xp.shape[0], -1, *out_shape)
 
 
 def im2col(x: torch.Tensor, kernel_size: IntOrTuple, dilation: IntOrTuple = 1, padding: IntOrTuple = 0,
@@ -179,11 +183,8 @@ def im2col(x: torch.Tensor, kernel_size: IntOrTuple, dilation: IntOrTuple = 1, p
     stride = ntuple(stride, n, "stride", fn, minimum=1)
     for i, (size, k, p, d) in enumerate(zip(x.shape[2:], kernel, padding, dilation)):
         _check_fits(size + 2 * p, k, d, i, fn)
-    w = _windows(pad_zeros(x, [(p, p) for p in padding]), kernel, stride, dilation)  # [N, C, *out, *k]
-    N, C = w.shape[:2]
-    out_dims = list(range(2, 2 + n))
-    k_dims = list(range(2 + n, 2 + 2 * n))
-    return w.permute(0, 1, *k_dims, *out_dims).reshape(N, C * math.prod(kernel), -1)
+    cols = _im2col(pad_zeros(x, [(p, p) for p in padding]), kernel, stride, dilation)
+    return cols.flatten(2)
 
 
 def conv_nd(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: IntOrTuple,
@@ -200,15 +201,12 @@ def conv_nd(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, st
     """
     x, weight, bias, stride, pads, dilation, groups, unbatched = _parse_args(
         x, weight, bias, stride, padding, dilation, groups, n, fn)
-    N, C = x.shape[:2]
-    C_out, Cg = weight.shape[:2]
-    kernel = tuple(weight.shape[2:])
-    win = _windows(pad_zeros(x, pads), kernel, stride, dilation)       # [N, C, *out, *k]  (a view)
-    out_shape = tuple(win.shape[2:2 + n])
-    # [N, C, *k, *out] then flatten: the only big copy, this *is* im2col -> [N * groups, C_g * prod(k), L]
-    perm = (0, 1, *range(2 + n, 2 + 2 * n), *range(2, 2 + n))
-    cols = win.permute(perm).reshape(N * groups, Cg * math.prod(kernel), math.prod(out_shape))
+    N = x.shape[0]
+    C_out = weight.shape[0]
     og = C_out // groups
+    cols = _im2col(pad_zeros(x, pads), weight.shape[2:], stride, dilation)   # [N, C * prod(k), *out]
+    out_shape = cols.shape[2:]
+    cols = cols.reshape(N * groups, -1, math.prod(out_shape))               # a view: groups split channels
     w = weight.reshape(1, groups, og, -1).expand(N, -1, -1, -1).reshape(N * groups, og, -1)
     if bias is None:
         out = torch.bmm(w, cols)
