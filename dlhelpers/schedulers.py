@@ -129,7 +129,15 @@ class LRScheduler:
 
     def step(self) -> None:
         """Advance one epoch (or one batch, if you step per batch) and set the new rates."""
-        self.last_epoch += 1
+        self._update_lr()
+
+    # torch's SequentialLR / ChainedScheduler call these two private hooks; providing them lets torch's
+    # containers drive our schedulers.
+    def _initial_step(self) -> None:
+        self.step()
+
+    def _update_lr(self, epoch: int | None = None) -> None:
+        self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
         for group, lr in zip(self.optimizer.param_groups, self.get_lr(), strict=True):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
