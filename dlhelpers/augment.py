@@ -38,7 +38,8 @@ from dlhelpers._checks import check_choice, check_tensor
 Fill = float | Sequence[float] | None
 
 __all__ = [
-    "hflip", "vflip", "pad", "crop", "rotation_matrix", "affine_grid", "grid_sample", "rotate",
+    "hflip", "vflip", "pad", "crop", "inverse_affine_matrix", "rotation_matrix", "affine_grid",
+    "grid_sample", "rotate", "affine", "affine_batch", "RandomAffine",
     "resize", "resized_crop", "interpolation_weights", "rgb_to_grayscale", "rgb_to_hsv", "hsv_to_rgb",
     "adjust_brightness", "adjust_contrast", "adjust_saturation", "adjust_hue", "one_hot", "mix_labels",
     "mixup", "cutmix", "cutmix_box", "sample_beta", "RandomHorizontalFlip", "RandomVerticalFlip",
@@ -179,51 +180,61 @@ def crop(img: torch.Tensor, top: int, left: int, height: int, width: int) -> tor
 
 
 # --------------------------------------------------------------------------- rotation: grid + sampling
-def rotation_matrix(angle: float, center: Sequence[float] | None = None, size: tuple[int, int] = (1, 1)
-                    ) -> list[float]:
-    """Inverse affine map of a counter-clockwise rotation by ``angle`` degrees, as 6 numbers ``[a,b,c,d,e,f]``.
+def inverse_affine_matrix(center: Sequence[float], angle: float, translate: Sequence[float], scale: float,
+                          shear: Sequence[float]) -> list[float]:
+    """The 6 numbers ``[a, b, c, d, e, f]`` of the INVERSE of ``M = T C R S Sh C^-1`` (torchvision's convention).
 
-    Output pixel ``(x, y)`` (pixel units, origin at the image centre) reads the input at
-    ``(a x + b y + c, d x + e y + f)``. For a rotation about the centre this is
-    ``[cos t, -sin t, 0, sin t, cos t, 0]`` with ``t = angle`` (we rotate the *sampling grid* backwards).
-    ``center`` (x, y) in pixel coordinates of an image of ``size`` (h, w) moves the pivot.
-    Mirrors torchvision's ``_get_inverse_affine_matrix(center, -angle, [0, 0], 1, [0, 0])``.
+    Forward map (pixel units, origin at the image centre): shear ``Sh``, scale ``S``, rotate by ``angle``
+    degrees (``R``; clockwise on screen, since y points down), all about ``center`` (``C``), then translate
+    (``T``). Output pixel ``(x, y)`` reads the input at ``(a x + b y + c, d x + e y + f)`` -- sampling needs
+    the inverse map. Mirrors torchvision's ``_get_inverse_affine_matrix``.
     """
-    rot = math.radians(-(angle % 360))
-    h, w = size
-    cx, cy = (0.0, 0.0) if center is None else (center[0] - 0.5 * w, center[1] - 0.5 * h)
-    a, b, c, d = math.cos(rot), -math.sin(rot), math.sin(rot), math.cos(rot)  # rotation by -angle
-    m = [d, -b, 0.0, -c, a, 0.0]  # its inverse (det = 1)
-    m[2] += cx - m[0] * cx - m[1] * cy  # conjugate by the translation to the pivot
-    m[5] += cy - m[3] * cx - m[4] * cy
+    rot, sx, sy = math.radians(angle), math.radians(shear[0]), math.radians(shear[1])
+    cx, cy = center
+    tx, ty = translate
+    # rotation-shear block [[a, b], [c, d]] (determinant 1)
+    a = math.cos(rot - sy) / math.cos(sy)
+    b = -(a * math.tan(sx) + math.sin(rot))
+    c = math.sin(rot - sy) / math.cos(sy)
+    d = math.cos(rot) - c * math.tan(sx)
+    m = [d / scale, -b / scale, 0.0, -c / scale, a / scale, 0.0]  # inverse block, divided by the scale
+    m[2] += cx - m[0] * (cx + tx) - m[1] * (cy + ty)  # undo T, then conjugate by the pivot C
+    m[5] += cy - m[3] * (cx + tx) - m[4] * (cy + ty)
     return m
 
 
-def affine_grid(matrix: Sequence[float], in_size: tuple[int, int], out_size: tuple[int, int],
-                dtype: torch.dtype = torch.float32, device: torch.device | None = None) -> torch.Tensor:
-    """Sampling grid ``[1, H_out, W_out, 2]`` in normalized coordinates (``align_corners=False``).
+def rotation_matrix(angle: float, center: Sequence[float] | None = None, size: tuple[int, int] = (1, 1)
+                    ) -> list[float]:
+    """Inverse map of a counter-clockwise rotation by ``angle`` degrees: ``[cos t, -sin t, 0, sin t, cos t, 0]``.
+
+    We rotate the *sampling grid* backwards: output pixel ``(x, y)`` (about the centre) reads the input at
+    ``(x cos t - y sin t, x sin t + y cos t)``. ``center`` (x, y) in pixel coordinates of an image of
+    ``size`` (h, w) moves the pivot. torchvision's ``rotate`` uses ``_get_inverse_affine_matrix`` with
+    ``-angle``, and so do we.
+    """
+    h, w = size
+    cf = (0.0, 0.0) if center is None else (center[0] - 0.5 * w, center[1] - 0.5 * h)
+    return inverse_affine_matrix(cf, -(angle % 360), (0.0, 0.0), 1.0, (0.0, 0.0))
+
+
+def affine_grid(matrix: Sequence[float] | Sequence[Sequence[float]], in_size: tuple[int, int],
+                out_size: tuple[int, int], dtype: torch.dtype = torch.float32,
+                device: torch.device | None = None) -> torch.Tensor:
+    """Sampling grid ``[N, H_out, W_out, 2]`` in normalized coordinates (``align_corners=False``).
 
     Output pixel centres ``x_j = j - (W_out - 1)/2`` (pixel units about the centre) are mapped by
-    ``matrix`` and divided by half the *input* size, so -1 and +1 are the outer edges of the input.
+    ``matrix`` (6 numbers, or N rows of 6 for N grids) and divided by half the *input* size, so -1 and
+    +1 are the outer edges of the input.
     Counterpart: torchvision's ``_affine_grid`` (and ``F.affine_grid`` when in and out sizes agree).
     """
     (h, w), (oh, ow) = in_size, out_size
-    theta = torch.tensor(list(matrix), dtype=dtype, device=device).reshape(1, 2, 3)
+    theta = torch.tensor(matrix, dtype=dtype, device=device).reshape(-1, 2, 3)
     base = torch.empty(1, oh, ow, 3, dtype=dtype, device=device)
     base[..., 0] = torch.linspace((1.0 - ow) * 0.5, (ow - 1.0) * 0.5, steps=ow, device=device)
     base[..., 1] = torch.linspace((1.0 - oh) * 0.5, (oh - 1.0) * 0.5, steps=oh, device=device)[:, None]
     base[..., 2] = 1.0
     scaled = theta.transpose(1, 2) / torch.tensor([0.5 * w, 0.5 * h], dtype=dtype, device=device)
-    return (base.view(1, oh * ow, 3) @ scaled).view(1, oh, ow, 2)
-
-
-def _gather(img: torch.Tensor, iy: torch.Tensor, ix: torch.Tensor) -> torch.Tensor:
-    """``img[n, :, iy, ix]`` for integer maps ``iy, ix`` of shape [N, Ho, Wo]; zero where out of range."""
-    n, c, h, w = img.shape
-    valid = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)
-    flat = (iy.clamp(0, h - 1) * w + ix.clamp(0, w - 1)).reshape(n, 1, -1).expand(n, c, -1)
-    vals = img.reshape(n, c, h * w).gather(2, flat).reshape(n, c, *ix.shape[1:])
-    return vals * valid.unsqueeze(1).to(img.dtype)
+    return (base.view(1, oh * ow, 3).expand(len(theta), -1, -1) @ scaled).view(-1, oh, ow, 2)
 
 
 def grid_sample(img: torch.Tensor, grid: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
@@ -231,21 +242,36 @@ def grid_sample(img: torch.Tensor, grid: torch.Tensor, mode: str = "bilinear") -
 
     Un-normalize (``align_corners=False``): ``u = ((x + 1) W - 1) / 2`` (pixel index, centres at integers).
     bilinear: ``out = sum over the 4 neighbours (1-|u-u_k|)(1-|v-v_k|) img[v_k, u_k]``;
-    nearest: ``img[round(v), round(u)]`` (round half to even). Out-of-image neighbours read 0.
+    nearest: ``img[round(v), round(u)]`` (round half to even). Out-of-image neighbours read 0: we pad the
+    image with a one-pixel zero border and clamp coordinates into it, so no masks are needed.
     Counterpart: ``F.grid_sample(img, grid, mode, padding_mode="zeros", align_corners=False)``.
     """
     check_choice(mode, ("bilinear", "nearest"), "mode", "grid_sample")
-    n, _, h, w = img.shape
+    n, c, h, w = img.shape
     grid = grid.expand(n, -1, -1, -1)
-    u = ((grid[..., 0] + 1) * w - 1) / 2
-    v = ((grid[..., 1] + 1) * h - 1) / 2
-    if mode == "nearest":
-        return _gather(img, v.round().long(), u.round().long())
-    u0f, v0f = u.floor(), v.floor()
-    du, dv = (u - u0f).unsqueeze(1), (v - v0f).unsqueeze(1)
-    u0, v0 = u0f.long(), v0f.long()
-    return ((1 - du) * (1 - dv) * _gather(img, v0, u0) + du * (1 - dv) * _gather(img, v0, u0 + 1)
-            + (1 - du) * dv * _gather(img, v0 + 1, u0) + du * dv * _gather(img, v0 + 1, u0 + 1))
+    out_hw = grid.shape[1:3]
+    padded = torch.zeros(n, c, h + 2, w + 2, dtype=img.dtype, device=img.device)
+    padded[:, :, 1:-1, 1:-1] = img
+    flat = padded.reshape(n, c, -1)
+    wp = w + 2
+    u = (((grid[..., 0] + 1) * w - 1) / 2).reshape(n, 1, -1)
+    v = (((grid[..., 1] + 1) * h - 1) / 2).reshape(n, 1, -1)
+
+    def read(iv: torch.Tensor, iu: torch.Tensor) -> torch.Tensor:
+        return flat.gather(2, (iv * wp + iu).expand(n, c, -1))
+
+    if mode == "nearest":  # round first (ties to even), then shift into padded coordinates
+        iu, iv = (u.round() + 1).clamp(0, w + 1).long(), (v.round() + 1).clamp(0, h + 1).long()
+        return read(iv, iu).reshape(n, c, *out_hw)
+    # padded coordinates: -1 -> 0 (zero border), W -> W + 1 (zero border); beyond that stays on the border
+    u, v = (u + 1).clamp(0, w + 1), (v + 1).clamp(0, h + 1)
+    u0, v0 = u.floor(), v.floor()
+    du, dv = u - u0, v - v0
+    u0, v0 = u0.long(), v0.long()
+    u1, v1 = (u0 + 1).clamp(max=w + 1), (v0 + 1).clamp(max=h + 1)
+    out = ((1 - du) * (1 - dv) * read(v0, u0) + du * (1 - dv) * read(v0, u1)
+           + (1 - du) * dv * read(v1, u0) + du * dv * read(v1, u1))
+    return out.reshape(n, c, *out_hw)
 
 
 def _expanded_size(matrix: Sequence[float], w: int, h: int) -> tuple[int, int]:
@@ -288,6 +314,13 @@ def rotate(img: torch.Tensor, angle: float, interpolation: str = "nearest", expa
     m = rotation_matrix(angle, center, (h, w))
     ow, oh = _expanded_size(m, w, h) if expand else (w, h)
     grid = affine_grid(m, (h, w), (oh, ow), dtype=img.dtype, device=img.device)
+    return _sample_with_fill(img, grid, interpolation, fill)
+
+
+def _sample_with_fill(img: torch.Tensor, grid: torch.Tensor, interpolation: str, fill: Fill) -> torch.Tensor:
+    """``grid_sample`` of ``[..., C, H, W]``; with ``fill`` a ones-mask is sampled too and
+    ``out = mask (img - fill) + fill`` (bilinear) or ``fill where mask < 0.5`` (nearest)."""
+    *lead, c, h, w = img.shape
     x = img.reshape(-1, c, h, w)
     if fill is not None:
         x = torch.cat([x, torch.ones_like(x[:, :1])], dim=1)
@@ -299,7 +332,62 @@ def rotate(img: torch.Tensor, angle: float, interpolation: str = "nearest", expa
             out = torch.where(mask < 0.5, fill_t.expand_as(out), out)
         else:
             out = (out - fill_t) * mask + fill_t
-    return out.reshape(*lead, c, oh, ow)
+    return out.reshape(*lead, c, *grid.shape[1:3])
+
+
+def _shear_pair(shear: float | Sequence[float], fn: str) -> tuple[float, float]:
+    if isinstance(shear, int | float):
+        return float(shear), 0.0
+    if len(shear) == 1:
+        return float(shear[0]), float(shear[0])
+    if len(shear) != 2:
+        raise ValueError(f"{fn}: shear must be a number or 1 or 2 numbers, got {shear!r}")
+    return float(shear[0]), float(shear[1])
+
+
+def affine(img: torch.Tensor, angle: float, translate: Sequence[float], scale: float,
+           shear: float | Sequence[float], interpolation: str = "nearest", fill: Fill = None,
+           center: Sequence[float] | None = None) -> torch.Tensor:
+    """Rotate (clockwise by ``angle`` degrees), scale, shear (degrees) and translate (pixels), keeping the size.
+
+    Same machinery as :func:`rotate`: inverse matrix -> sampling grid -> ``grid_sample``.
+    Counterpart: ``torchvision.transforms.v2.functional.affine`` (same argument order).
+    """
+    _check_image(img, "affine")
+    check_choice(interpolation, ("nearest", "bilinear"), "interpolation", "affine")
+    if len(translate) != 2:
+        raise ValueError(f"affine: translate must be a pair (tx, ty), got {translate!r}")
+    if scale <= 0:
+        raise ValueError(f"affine: scale must be positive, got {scale}")
+    h, w = img.shape[-2:]
+    cf = (0.0, 0.0) if center is None else (center[0] - 0.5 * w, center[1] - 0.5 * h)
+    m = inverse_affine_matrix(cf, float(angle), [float(t) for t in translate], scale, _shear_pair(shear, "affine"))
+    grid = affine_grid(m, (h, w), (h, w), dtype=img.dtype, device=img.device)
+    return _sample_with_fill(img, grid, interpolation, fill)
+
+
+def affine_batch(imgs: torch.Tensor, angles: Sequence[float], translates: Sequence[Sequence[float]],
+                 scales: Sequence[float] | None = None, interpolation: str = "bilinear", fill: Fill = None
+                 ) -> torch.Tensor:
+    """A different :func:`affine` for every image of ``[N, C, H, W]`` in one ``grid_sample`` call.
+
+    ``angles[i]``, ``translates[i] = (tx, ty)``, ``scales[i]`` (default 1) parametrize image ``i``; the N
+    grids are stacked, so this is as fast as one transform of the batch. Equals
+    ``torch.stack([affine(imgs[i], angles[i], translates[i], scales[i], 0, ...) for i in range(N)])``.
+    """
+    _check_image(imgs, "affine_batch")
+    check_choice(interpolation, ("nearest", "bilinear"), "interpolation", "affine_batch")
+    if imgs.dim() != 4:
+        raise ValueError(f"affine_batch: expected imgs [N, C, H, W], got shape {tuple(imgs.shape)}")
+    n, _, h, w = imgs.shape
+    scales = [1.0] * n if scales is None else list(scales)
+    if not len(angles) == len(translates) == len(scales) == n:
+        raise ValueError(f"affine_batch: need one angle, translate and scale per image ({n}), got "
+                         f"{len(angles)}, {len(translates)}, {len(scales)}")
+    matrices = [inverse_affine_matrix((0.0, 0.0), float(a), [float(t) for t in tr], float(s), (0.0, 0.0))
+                for a, tr, s in zip(angles, translates, scales)]
+    grid = affine_grid(matrices, (h, w), (h, w), dtype=imgs.dtype, device=imgs.device)
+    return _sample_with_fill(imgs, grid, interpolation, fill)
 
 
 # --------------------------------------------------------------------------- resize
@@ -661,6 +749,67 @@ class RandomRotation(_Random):
     def __call__(self, img: torch.Tensor) -> torch.Tensor:
         angle = _uniform(self.degrees[0], self.degrees[1], self.generator)
         return rotate(img, angle, self.interpolation, self.expand, self.center, self.fill)
+
+
+class RandomAffine(_Random):
+    """Random rotation ``U(degrees)``, translation ``round(U(-t W, t W))`` pixels, scale and shear.
+
+    ``__call__`` draws one set of parameters for the whole input (as ``v2.RandomAffine``, its counterpart);
+    ``batch(x)`` draws a fresh set per image of ``[N, C, H, W]`` in the same order as N calls would, and
+    applies them all at once with :func:`affine_batch` (shear must be None there).
+    """
+
+    def __init__(self, degrees: float | Sequence[float], translate: Sequence[float] | None = None,
+                 scale: Sequence[float] | None = None, shear: float | Sequence[float] | None = None,
+                 interpolation: str = "nearest", fill: Fill = 0, generator: torch.Generator | None = None) -> None:
+        super().__init__(generator)
+        if isinstance(degrees, int | float):
+            if degrees < 0:
+                raise ValueError(f"RandomAffine: a single degrees value must be >= 0, got {degrees}")
+            degrees = (-float(degrees), float(degrees))
+        if len(degrees) != 2 or degrees[0] > degrees[1]:
+            raise ValueError(f"RandomAffine: degrees must be a number or an increasing pair, got {degrees!r}")
+        if translate is not None and (len(translate) != 2 or not all(0 <= t <= 1 for t in translate)):
+            raise ValueError(f"RandomAffine: translate must be two fractions in [0, 1], got {translate!r}")
+        if scale is not None and (len(scale) != 2 or min(scale) <= 0):
+            raise ValueError(f"RandomAffine: scale must be two positive numbers, got {scale!r}")
+        if isinstance(shear, int | float):
+            shear = (-float(shear), float(shear))
+        if shear is not None and len(shear) not in (2, 4):
+            raise ValueError(f"RandomAffine: shear must be a number or 2 or 4 numbers, got {shear!r}")
+        check_choice(interpolation, ("nearest", "bilinear"), "interpolation", "RandomAffine")
+        self.degrees = (float(degrees[0]), float(degrees[1]))
+        self.translate, self.scale, self.shear = translate, scale, shear
+        self.interpolation, self.fill = interpolation, fill
+
+    def get_params(self, height: int, width: int) -> tuple[float, tuple[int, int], float, tuple[float, float]]:
+        """(angle, (tx, ty), scale, (shear_x, shear_y)) drawn in torchvision's order."""
+        g = self.generator
+        angle = _uniform(self.degrees[0], self.degrees[1], g)
+        tx = ty = 0
+        if self.translate is not None:
+            dx, dy = float(self.translate[0] * width), float(self.translate[1] * height)
+            tx, ty = int(round(_uniform(-dx, dx, g))), int(round(_uniform(-dy, dy, g)))
+        scale = 1.0 if self.scale is None else _uniform(self.scale[0], self.scale[1], g)
+        shear = (0.0, 0.0)
+        if self.shear is not None:
+            shear = (_uniform(self.shear[0], self.shear[1], g),
+                     _uniform(self.shear[2], self.shear[3], g) if len(self.shear) == 4 else 0.0)
+        return angle, (tx, ty), scale, shear
+
+    def __call__(self, img: torch.Tensor) -> torch.Tensor:
+        _check_image(img, "RandomAffine")
+        angle, translate, scale, shear = self.get_params(*img.shape[-2:])
+        return affine(img, angle, list(translate), scale, list(shear), self.interpolation, self.fill)
+
+    def batch(self, x: torch.Tensor) -> torch.Tensor:
+        """Independent parameters for each image of the batch ``[N, C, H, W]``."""
+        _check_image(x, "RandomAffine.batch")
+        if self.shear is not None:
+            raise ValueError("RandomAffine.batch: shear is not supported per image; use __call__ per image")
+        params = [self.get_params(*x.shape[-2:]) for _ in range(len(x))]
+        return affine_batch(x, [p[0] for p in params], [p[1] for p in params], [p[2] for p in params],
+                            self.interpolation, self.fill)
 
 
 class RandomCrop(_Random):

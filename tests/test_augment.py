@@ -62,7 +62,7 @@ def test_pad_matches_torchvision(x, padding, mode, fill, data):
         k = 1 if mode == "reflect" else 0
         padding = [min(padding[0], w - k), min(padding[1], h - k), min(padding[2], w - k), min(padding[3], h - k)]
     form = data.draw(st.sampled_from([4, 2, 1]))
-    p = padding[:form] if form != 1 else padding[0]
+    p = {4: padding, 2: [padding[0], padding[1]], 1: min(padding[0], padding[1])}[form]
     f = fill if mode == "constant" else None
     check_fwd_bwd(lambda t: A.pad(t, p, f, mode), lambda t: TF.pad(t, p, f, mode), x, atol=0, rtol=0)
 
@@ -132,6 +132,37 @@ def test_rotate_with_fill_gradcheck(x, angle, fill):
     # torchvision blends the fill in place (not differentiable), so check ours against finite differences
     assert torch.autograd.gradcheck(lambda t: A.rotate(t, angle, "bilinear", fill=fill),
                                     (x.clone().requires_grad_(),))
+
+
+@given(images(channels=(3,)), st.floats(-180, 180), st.tuples(st.integers(-4, 4), st.integers(-4, 4)),
+       st.floats(0.5, 2.0), st.tuples(st.floats(-30, 30), st.floats(-30, 30)),
+       st.sampled_from(["nearest", "bilinear"]), rotate_fill,
+       st.one_of(st.none(), st.tuples(st.floats(0, 10), st.floats(0, 10))))
+def test_affine_matches_torchvision(x, angle, translate, scale, shear, interpolation, fill, center):
+    ours = A.affine(x, angle, list(translate), scale, list(shear), interpolation, fill, center)
+    theirs = TF.affine(x, angle, list(translate), scale, list(shear), MODE[interpolation], fill,
+                       list(center) if center else None)
+    assert_close(ours, theirs, atol=1e-12, rtol=0)
+
+
+@settings(max_examples=20)
+@given(images(lead=(1,)), st.data())
+def test_affine_batch_equals_per_image_affine_forward_backward(x, data):
+    n = len(x)
+    angles = data.draw(st.lists(st.floats(-90, 90), min_size=n, max_size=n))
+    shifts = data.draw(st.lists(st.tuples(st.integers(-3, 3), st.integers(-3, 3)), min_size=n, max_size=n))
+    scales = data.draw(st.lists(st.floats(0.7, 1.3), min_size=n, max_size=n))
+    check_fwd_bwd(lambda t: A.affine_batch(t, angles, shifts, scales, "bilinear"),
+                  lambda t: torch.stack([TF.affine(t[i], angles[i], list(shifts[i]), scales[i], [0.0, 0.0],
+                                                   T.InterpolationMode.BILINEAR) for i in range(n)]), x)
+
+
+def test_random_affine_batch_draws_like_sequential_calls():
+    x = torch.rand(6, 1, 9, 9, dtype=DT)
+    kw = dict(degrees=20, translate=(0.2, 0.1), scale=(0.8, 1.2), interpolation="bilinear")
+    batched = A.RandomAffine(**kw, generator=torch.Generator().manual_seed(4)).batch(x)
+    one = A.RandomAffine(**kw, generator=torch.Generator().manual_seed(4))
+    assert_close(batched, torch.stack([one(xi) for xi in x]), atol=1e-12, rtol=0)
 
 
 @given(images(max_side=9), st.integers(1, 14), st.integers(1, 14), st.booleans(),
@@ -216,6 +247,8 @@ def _pairs():
         "resized_crop": (lambda g: A.RandomResizedCrop([5, 7], generator=g), lambda: T.RandomResizedCrop([5, 7])),
         "resized_crop_fallback": (lambda g: A.RandomResizedCrop(4, scale=(2.0, 3.0), generator=g),
                                   lambda: T.RandomResizedCrop(4, scale=(2.0, 3.0))),
+        "affine": (lambda g: A.RandomAffine(30, (0.1, 0.2), (0.8, 1.2), (-5, 5, -3, 3), generator=g),
+                   lambda: T.RandomAffine(30, (0.1, 0.2), (0.8, 1.2), (-5, 5, -3, 3))),
         "jitter": (lambda g: A.ColorJitter(0.4, 0.4, 0.4, 0.2, g), lambda: T.ColorJitter(0.4, 0.4, 0.4, 0.2)),
     }
 
@@ -356,6 +389,16 @@ def test_errors():
         A.rotate(torch.zeros(1, 4, 4, dtype=torch.uint8), 10)
     with pytest.raises(ValueError, match=r"rotate: unknown interpolation 'bicubic'"):
         A.rotate(img, 10, "bicubic")
+    with pytest.raises(ValueError, match=r"affine: translate must be a pair"):
+        A.affine(img, 10, [1], 1.0, 0)
+    with pytest.raises(ValueError, match=r"affine: scale must be positive"):
+        A.affine(img, 10, [1, 1], 0.0, 0)
+    with pytest.raises(ValueError, match=r"affine: shear must be a number or 1 or 2 numbers"):
+        A.affine(img, 10, [1, 1], 1.0, [1, 2, 3])
+    with pytest.raises(ValueError, match=r"affine_batch: expected imgs \[N, C, H, W\]"):
+        A.affine_batch(img, [1], [(0, 0)])
+    with pytest.raises(ValueError, match=r"affine_batch: need one angle, translate and scale per image \(2\)"):
+        A.affine_batch(img[None].expand(2, -1, -1, -1), [1], [(0, 0)])
     with pytest.raises(ValueError, match=r"rotate: center must be a pair"):
         A.rotate(img, 10, center=[1, 2, 3])
     with pytest.raises(ValueError, match=r"pad: unknown padding_mode 'wrap'"):
@@ -423,6 +466,16 @@ def test_mix_errors():
 
 
 def test_random_transform_errors():
+    with pytest.raises(ValueError, match=r"RandomAffine: translate must be two fractions in \[0, 1\]"):
+        A.RandomAffine(10, translate=(1.5, 0))
+    with pytest.raises(ValueError, match=r"RandomAffine: scale must be two positive numbers"):
+        A.RandomAffine(10, scale=(0, 1))
+    with pytest.raises(ValueError, match=r"RandomAffine: shear must be a number or 2 or 4 numbers"):
+        A.RandomAffine(10, shear=(1, 2, 3))
+    with pytest.raises(ValueError, match=r"RandomAffine: a single degrees value must be >= 0"):
+        A.RandomAffine(-10)
+    with pytest.raises(ValueError, match=r"RandomAffine.batch: shear is not supported per image"):
+        A.RandomAffine(10, shear=5).batch(torch.rand(2, 1, 4, 4))
     with pytest.raises(TypeError, match=r"RandomCrop: generator must be a torch.Generator or None"):
         A.RandomCrop(3, generator=0)
     with pytest.raises(ValueError, match=r"RandomCrop: crop size \(9, 9\) is larger than the \(padded\) image"):
