@@ -94,14 +94,13 @@ def _parse_args(x: object, weight: object, bias: object, stride: IntOrTuple, pad
     if groups < 1:
         raise ValueError(f"{fn}: groups must be positive, got {groups}")
     c_in, c_out = x.shape[1], weight.shape[0]
-    if c_in % groups:
-        raise ValueError(f"{fn}: groups={groups} must divide the input channels, got {c_in} input channels")
     if c_out % groups:
         raise ValueError(f"{fn}: groups={groups} must divide the output channels "
                          f"(weight.shape[0] = {c_out})")
     if c_in != weight.shape[1] * groups:
+        note = f"; groups={groups} does not divide the {c_in} input channels" if c_in % groups else ""
         raise ValueError(f"{fn}: expected input with {weight.shape[1] * groups} channels "
-                         f"(weight.shape[1] * groups = {weight.shape[1]} * {groups}), got {c_in}")
+                         f"(weight.shape[1] * groups = {weight.shape[1]} * {groups}), got {c_in}{note}")
     if bias is not None:
         bias = check_tensor(bias, "bias", fn)
         if tuple(bias.shape) != (c_out,):

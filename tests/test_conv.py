@@ -217,8 +217,9 @@ def test_channel_mismatch_names_both_numbers(fn):
 
 @pytest.mark.parametrize("fn", ALL, ids=lambda f: f.__name__)
 def test_groups_must_divide_channels(fn):
-    x, w = _xw(fn, c_in=5, c_w=1)
-    with pytest.raises(ValueError, match="groups=2 must divide the input channels, got 5"):
+    x, w = _xw(fn, c_in=5, c_w=3)
+    with pytest.raises(ValueError, match=r"expected input with 6 channels \(weight.shape\[1\] \* groups = 3 \* 2\), "
+                                         r"got 5; groups=2 does not divide the 5 input channels"):
         fn(x, w, groups=2)
     x, w = _xw(fn, c_in=4, c_out=5, c_w=2)
     with pytest.raises(ValueError, match=r"groups=2 must divide the output channels \(weight.shape\[0\] = 5\)"):
