@@ -159,7 +159,7 @@ def _im2col(xp: torch.Tensor, kernel: Sequence[int], stride: Sequence[int],
         idx = tuple(slice(o * d, o * d + s * (n - 1) + 1, s) for o, d, s, n in zip(off, dilation, stride, out_shape))
         shifted.append(xp[(slice(None), slice(None), *idx)])                 # [N, C, *out], a view
     cols = torch.stack(shifted, dim=2)                                       # [N, C, prod(k), *out]
-    return cols.reshape(xp.shape[0], -1, *out_shape)
+    return cols.reshape(xp.shape[0], xp.shape[1] * math.prod(kernel), *out_shape)
 
 
 def im2col(x: torch.Tensor, kernel_size: IntOrTuple, dilation: IntOrTuple = 1, padding: IntOrTuple = 0,
@@ -205,8 +205,9 @@ def conv_nd(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, st
     og = C_out // groups
     cols = _im2col(pad_zeros(x, pads), weight.shape[2:], stride, dilation)   # [N, C * prod(k), *out]
     out_shape = cols.shape[2:]
-    cols = cols.reshape(N * groups, -1, math.prod(out_shape))               # a view: groups split channels
-    w = weight.reshape(1, groups, og, -1).expand(N, -1, -1, -1).reshape(N * groups, og, -1)
+    cols = cols.reshape(N * groups, cols.shape[1] // groups, math.prod(out_shape))   # a view: groups split channels
+    fan_in = cols.shape[1]                                                   # C_g * prod(k)
+    w = weight.reshape(1, groups, og, fan_in).expand(N, -1, -1, -1).reshape(N * groups, og, fan_in)
     if bias is None:
         out = torch.bmm(w, cols)
     else:

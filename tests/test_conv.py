@@ -188,6 +188,25 @@ def test_pad_zeros_matches_f_pad():
     assert conv.pad_zeros(x, [(0, 0), (0, 0)]) is x
 
 
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_empty_batch_like_torch(n):
+    x = torch.zeros(0, 4, *(5,) * n, dtype=DT)
+    w = torch.zeros(6, 2, *(3,) * n, dtype=DT)
+    expected = TORCH[n](x, w, groups=2, padding=1).shape
+    assert FAST[n](x, w, groups=2, padding=1).shape == NAIVE[n](x, w, groups=2, padding=1).shape == expected
+
+
+def test_non_contiguous_inputs():
+    g = torch.Generator().manual_seed(4)
+    w = torch.randn(6, 4, 3, 3, generator=g, dtype=DT)
+    b = torch.randn(6, generator=g, dtype=DT)
+    channels_last = torch.randn(2, 4, 9, 8, generator=g, dtype=DT).to(memory_format=torch.channels_last)
+    permuted = torch.randn(2, 8, 9, 4, generator=g, dtype=DT).permute(0, 3, 2, 1)       # [2, 4, 9, 8] view
+    for x in (channels_last, permuted):
+        assert_same_as_torch(conv.conv2d, 2, x, w, b, {"stride": 2, "padding": (1, 0)})
+        assert_same_as_torch(conv.conv2d, 2, x, w.transpose(2, 3), b, {"dilation": 2})
+
+
 def test_float32_close_to_torch():
     g = torch.Generator().manual_seed(3)
     x, w = torch.randn(2, 4, 10, 10, generator=g), torch.randn(8, 4, 3, 3, generator=g)
