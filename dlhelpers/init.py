@@ -372,3 +372,8 @@ def orthogonal_(tensor: torch.Tensor, gain: float = 1.0,
         tensor.view_as(q).copy_(q)
         tensor.mul_(gain)
     return tensor
+
+
+# PyTorch's private names, so code written against torch.nn.init's internals works unchanged.
+_calculate_fan_in_and_fan_out = calculate_fan_in_and_fan_out
+_calculate_correct_fan = calculate_correct_fan

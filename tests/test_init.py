@@ -47,6 +47,7 @@ def test_fans_match_torch_and_hand_formula(shape):
     ours = init.calculate_fan_in_and_fan_out(w)
     assert ours == nn.init._calculate_fan_in_and_fan_out(w)
     assert ours == fans_by_hand(shape)
+    assert init._calculate_fan_in_and_fan_out(w) == ours  # torch's private name, for drop-in use
     for mode, idx in (("fan_in", 0), ("fan_out", 1), ("FAN_OUT", 1)):
         assert init.calculate_correct_fan(w, mode) == ours[idx] == nn.init._calculate_correct_fan(w, mode)
 
