@@ -462,8 +462,8 @@ def _unit_gradient(model: nn.Module, x: torch.Tensor, position: Sequence[int] | 
     pos = _check_position(position, out.shape[2:], fn)
     grad_out = torch.zeros_like(out)
     grad_out[(slice(None), slice(None), *pos)] = 1.0
-    out.backward(grad_out)
-    return pos, x.grad
+    (grad,) = torch.autograd.grad(out, x, grad_out)  # w.r.t. the input only: parameters' .grad untouched
+    return pos, grad
 
 
 def empirical_receptive_field(model: nn.Module, input_shape: Sequence[int],
