@@ -19,6 +19,9 @@ from dlhelpers.receptive import (
     theoretical_box_fraction,
 )
 
+# padding="same" with an even kernel makes PyTorch warn about an extra padded copy: expected here.
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
+
 CONV = {1: nn.Conv1d, 2: nn.Conv2d}
 MAXPOOL = {1: nn.MaxPool1d, 2: nn.MaxPool2d}
 AVGPOOL = {1: nn.AvgPool1d, 2: nn.AvgPool2d}
