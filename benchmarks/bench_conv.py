@@ -48,8 +48,9 @@ def resnet_layer(threads: int) -> None:
             fn(xg, wg, bg, padding=1).sum().backward()
         return run
 
-    t = best_of({"ours": lambda: conv.conv2d(x, w, b, padding=1), "torch": lambda: F.conv2d(x, w, b, padding=1),
-                 "ours_fb": fwd_bwd(conv.conv2d), "torch_fb": fwd_bwd(F.conv2d)})
+    t = best_of({"ours": lambda: conv.conv2d(x, w, b, padding=1), "torch": lambda: F.conv2d(x, w, b, padding=1)},
+                rounds=30)
+    t |= best_of({"ours_fb": fwd_bwd(conv.conv2d), "torch_fb": fwd_bwd(F.conv2d)}, rounds=10)
     clock = "thread CPU time" if threads == 1 else "wall time"
     print(f"  {threads} thread(s), {clock}:")
     print(f"    forward:          ours {format_time(t['ours'])}, F.conv2d "
@@ -71,7 +72,8 @@ def small_naive() -> None:
 
 def main() -> None:
     default_threads = torch.get_num_threads()
-    print("conv2d, ResNet-like layer [16, 32, 32, 32] * [64, 32, 3, 3], padding 1 (best of 15, interleaved):")
+    print("conv2d, ResNet-like layer [16, 32, 32, 32] * [64, 32, 3, 3], padding 1")
+    print("  best of 30 forward / 10 forward+backward rounds, interleaved")
     print("  ours = dlhelpers.conv.conv2d (im2col + bmm)")
     resnet_layer(1)
     if default_threads > 1:
