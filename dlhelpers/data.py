@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
 from dlhelpers._checks import check_choice
 
@@ -209,16 +209,62 @@ def train_val_split(X: torch.Tensor, y: torch.Tensor, val_fraction: float = 0.2,
     return X[train], y[train], X[val], y[val]
 
 
+class TensorLoader:
+    """A fast stand-in for ``DataLoader(TensorDataset(X, y), batch_size, shuffle, generator)``.
+
+    Batches are sliced from the tensors with one index operation instead of being collated sample by
+    sample (about 10x faster for small in-memory datasets). It draws from the random number generators
+    exactly as ``DataLoader`` does (a base seed per epoch, ``RandomSampler``'s two ``randperm`` calls), so
+    it yields the same batches in the same order and leaves the global RNG in the same state; the tests
+    check this against ``DataLoader``. ``.dataset`` is the ``TensorDataset``, as on a DataLoader.
+    """
+
+    def __init__(self, X: torch.Tensor, y: torch.Tensor, batch_size: int = 64, *, shuffle: bool = True,
+                 seed: int = 0) -> None:
+        if len(X) != len(y):
+            raise ValueError(f"TensorLoader: X has {len(X)} rows but y has {len(y)}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"TensorLoader: batch_size must be a positive int, got {batch_size!r}")
+        self.dataset = TensorDataset(X, y)
+        self.batch_size, self.shuffle = batch_size, shuffle
+        self.generator = torch.Generator().manual_seed(seed) if shuffle else None
+
+    def __len__(self) -> int:
+        return -(-len(self.dataset) // self.batch_size)
+
+    def __iter__(self):
+        # DataLoader draws a worker base seed from its generator (the global one when unshuffled) per epoch
+        torch.empty((), dtype=torch.int64).random_(generator=self.generator)
+        return self._batches()
+
+    def _batches(self):
+        X, y = self.dataset.tensors
+        n, bs = len(X), self.batch_size
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        for start in range(0, n, bs):
+            last = start + bs >= n
+            if last and self.shuffle and n % bs:  # RandomSampler's trailing randperm(n)[:0], as DataLoader
+                torch.randperm(n, generator=self.generator)
+            idx = order[start:start + bs]
+            yield X[idx], y[idx]
+            if last and self.shuffle and not n % bs:
+                torch.randperm(n, generator=self.generator)
+
+
 def make_loader(X: torch.Tensor, y: torch.Tensor, batch_size: int = 64, *, shuffle: bool = True,
-                seed: int = 0) -> DataLoader:
-    """A ``DataLoader`` over tensors whose shuffling is seeded (same order every run)."""
-    g = torch.Generator().manual_seed(seed)
-    return DataLoader(TensorDataset(X, y), batch_size=batch_size, shuffle=shuffle, generator=g)
+                seed: int = 0) -> TensorLoader:
+    """Batches over in-memory tensors whose shuffling is seeded (same order every run).
+
+    Returns a :class:`TensorLoader`, which yields exactly what
+    ``DataLoader(TensorDataset(X, y), batch_size, shuffle=shuffle, generator=torch.Generator().manual_seed(seed))``
+    would, only faster. Use a real ``DataLoader`` for datasets that do not fit in memory.
+    """
+    return TensorLoader(X, y, batch_size, shuffle=shuffle, seed=seed)
 
 
 def make_loaders(X: torch.Tensor, y: torch.Tensor, *, batch_size: int = 64, val_fraction: float = 0.2,
-                 seed: int = 0) -> tuple[DataLoader, DataLoader]:
-    """Seeded train/validation split of tensors into two DataLoaders (validation unshuffled)."""
+                 seed: int = 0) -> tuple[TensorLoader, TensorLoader]:
+    """Seeded train/validation split of tensors into two loaders (validation unshuffled)."""
     Xtr, ytr, Xva, yva = train_val_split(X, y, val_fraction, seed=seed)
     return (make_loader(Xtr, ytr, batch_size, shuffle=True, seed=seed),
             make_loader(Xva, yva, batch_size, shuffle=False))

@@ -4,6 +4,9 @@ import struct
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.utils.data import DataLoader, TensorDataset
 
 from dlhelpers import data
 
@@ -139,3 +142,38 @@ def test_cifar10_loader_reads_python_batches(tmp_path) -> None:
     torch.testing.assert_close(X[1, 0].flatten(), torch.from_numpy(pixels[1, :1024]).float() / 255)
     with pytest.raises(data.OfflineDatasetError, match="CIFAR-10 not found"):
         data.load_cifar10(tmp_path, train=True)
+
+
+@settings(max_examples=30)
+@given(n=st.integers(1, 70), batch_size=st.integers(1, 20), shuffle=st.booleans(), seed=st.integers(0, 2**31),
+       epochs=st.integers(1, 3), stop_after=st.one_of(st.none(), st.integers(1, 5)))
+def test_tensor_loader_matches_dataloader_batches_and_rng_use(n, batch_size, shuffle, seed, epochs,
+                                                              stop_after) -> None:
+    X, y = torch.randn(n, 3, dtype=torch.float64), torch.arange(n)
+
+    def run(loader) -> tuple[list, torch.Tensor]:
+        torch.manual_seed(1234)
+        batches = []
+        for _ in range(epochs):
+            for i, (xb, yb) in enumerate(loader):
+                batches.append((xb, yb))
+                if stop_after is not None and i + 1 >= stop_after:
+                    break
+        return batches, torch.rand(4)  # the global RNG must be left in the same state
+
+    ours, ours_after = run(data.make_loader(X, y, batch_size, shuffle=shuffle, seed=seed))
+    ref_loader = DataLoader(TensorDataset(X, y), batch_size=batch_size, shuffle=shuffle,
+                            generator=torch.Generator().manual_seed(seed) if shuffle else None)
+    ref, ref_after = run(ref_loader)
+    assert len(ours) == len(ref)
+    for (xa, ya), (xb, yb) in zip(ours, ref):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    assert torch.equal(ours_after, ref_after)
+    assert len(data.make_loader(X, y, batch_size)) == len(ref_loader)
+
+
+def test_tensor_loader_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="X has 3 rows but y has 2"):
+        data.TensorLoader(torch.zeros(3, 1), torch.zeros(2))
+    with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
+        data.TensorLoader(torch.zeros(3, 1), torch.zeros(3), batch_size=0)
