@@ -17,6 +17,7 @@ Utilities: :func:`schedule_values` (the list of rates a scheduler produces) and 
 from __future__ import annotations
 
 import math
+import warnings
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -389,9 +390,11 @@ def schedule_values(scheduler_or_factory: Any, steps: int, *, base_lr: float = 0
     if needs and (metrics is None or len(metrics) < steps - 1):
         raise ValueError(f"schedule_values: a {type(scheduler).__name__} needs metrics (>= {steps - 1} values)")
     lrs = [scheduler.optimizer.param_groups[0]["lr"]]
-    for t in range(steps - 1):
-        scheduler.step(metrics[t]) if needs else scheduler.step()
-        lrs.append(scheduler.optimizer.param_groups[0]["lr"])
+    with warnings.catch_warnings():  # torch warns that optimizer.step() was never called: intended here
+        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler")
+        for t in range(steps - 1):
+            scheduler.step(metrics[t]) if needs else scheduler.step()
+            lrs.append(scheduler.optimizer.param_groups[0]["lr"])
     return lrs
 
 
