@@ -94,6 +94,37 @@ def test_pure_update_rule_matches_torch_step_by_step(options, shape, seed):
             assert (old[k] == v).all() if torch.is_tensor(v) else old[k] == v
 
 
+@settings(max_examples=30)
+@given(options=ALL_OPTIONS, shape=shapes, step=st.integers(1, 50), seed=st.integers(0, 2**16))
+def test_pure_update_rule_backward_matches_torch_differentiable(options, shape, step, seed):
+    """Backward: d(new param)/d(param, grad, state) of our pure rule == torch.optim(differentiable=True),
+    one step from a random state (torch detaches a *fresh* momentum buffer, so we start from a given one)."""
+    _, torch_cls, pure, kw = options
+    g = torch.Generator().manual_seed(seed)
+    p0 = torch.randn(shape, dtype=DT, generator=g).requires_grad_()
+    grad = torch.randn(shape, dtype=DT, generator=g).requires_grad_()
+    keys = sorted(k for k in pure(p0.detach(), grad.detach(), {}, **kw)[1] if k != "step")
+    state = {}
+    for k in keys:  # positive second moments, small first moments (so v - m^2 > 0 for centered RMSprop)
+        scale = 0.1 if k in ("grad_avg", "exp_avg", "momentum_buffer") else 1.0
+        state[k] = (scale * (torch.rand(shape, dtype=DT, generator=g) + 0.5)).requires_grad_()
+    p = p0.clone()
+    opt = torch_cls([p], differentiable=True, **kw)
+    p.grad = grad
+    opt.state[p].update({k: v.clone() for k, v in state.items()})
+    ours_state = dict(state)
+    if torch_cls is not torch.optim.SGD:
+        opt.state[p]["step"] = torch.tensor(float(step), dtype=DT)
+        ours_state["step"] = step
+    opt.step()
+    ours, _ = pure(p0, grad, ours_state, **kw)
+    torch.testing.assert_close(ours, p, **TOL)
+    w = torch.randn(shape, dtype=DT, generator=g)
+    inputs = [p0, grad, *state.values()]
+    for a, b in zip(torch.autograd.grad((ours * w).sum(), inputs), torch.autograd.grad((p * w).sum(), inputs)):
+        torch.testing.assert_close(a, b, **TOL)
+
+
 def test_pure_functions_do_not_mutate_their_state():
     p, gr = torch.randn(3, dtype=DT), torch.randn(3, dtype=DT)
     _, s1 = O.adam_step(p, gr, {}, lr=0.1, amsgrad=True)
