@@ -215,8 +215,9 @@ class TensorLoader:
     Batches are sliced from the tensors with one index operation instead of being collated sample by
     sample (about 10x faster for small in-memory datasets). It draws from the random number generators
     exactly as ``DataLoader`` does (a base seed per epoch, ``RandomSampler``'s two ``randperm`` calls), so
-    it yields the same batches in the same order and leaves the global RNG in the same state; the tests
-    check this against ``DataLoader``. ``.dataset`` is the ``TensorDataset``, as on a DataLoader.
+    it yields the same batches in the same order; like ``make_loader`` always did, it owns a seeded
+    generator even when not shuffling, so iterating never touches the global RNG. The tests check this
+    against ``DataLoader``. ``.dataset`` is the ``TensorDataset``, as on a DataLoader.
     """
 
     def __init__(self, X: torch.Tensor, y: torch.Tensor, batch_size: int = 64, *, shuffle: bool = True,
@@ -227,13 +228,13 @@ class TensorLoader:
             raise ValueError(f"TensorLoader: batch_size must be a positive int, got {batch_size!r}")
         self.dataset = TensorDataset(X, y)
         self.batch_size, self.shuffle = batch_size, shuffle
-        self.generator = torch.Generator().manual_seed(seed) if shuffle else None
+        self.generator = torch.Generator().manual_seed(seed)  # own generator: never touches the global RNG
 
     def __len__(self) -> int:
         return -(-len(self.dataset) // self.batch_size)
 
     def __iter__(self):
-        # DataLoader draws a worker base seed from its generator (the global one when unshuffled) per epoch
+        # DataLoader draws a worker base seed from its generator once per epoch
         torch.empty((), dtype=torch.int64).random_(generator=self.generator)
         return self._batches()
 
@@ -256,7 +257,7 @@ def make_loader(X: torch.Tensor, y: torch.Tensor, batch_size: int = 64, *, shuff
     """Batches over in-memory tensors whose shuffling is seeded (same order every run).
 
     Returns a :class:`TensorLoader`, which yields exactly what
-    ``DataLoader(TensorDataset(X, y), batch_size, shuffle=shuffle, generator=torch.Generator().manual_seed(seed))``
+    ``DataLoader(TensorDataset(X, y), batch_size, shuffle, generator=torch.Generator().manual_seed(seed))``
     would, only faster. Use a real ``DataLoader`` for datasets that do not fit in memory.
     """
     return TensorLoader(X, y, batch_size, shuffle=shuffle, seed=seed)

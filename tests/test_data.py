@@ -159,16 +159,18 @@ def test_tensor_loader_matches_dataloader_batches_and_rng_use(n, batch_size, shu
                 batches.append((xb, yb))
                 if stop_after is not None and i + 1 >= stop_after:
                     break
-        return batches, torch.rand(4)  # the global RNG must be left in the same state
+        return batches, torch.rand(4)  # the global RNG must be left untouched
 
     ours, ours_after = run(data.make_loader(X, y, batch_size, shuffle=shuffle, seed=seed))
     ref_loader = DataLoader(TensorDataset(X, y), batch_size=batch_size, shuffle=shuffle,
-                            generator=torch.Generator().manual_seed(seed) if shuffle else None)
+                            generator=torch.Generator().manual_seed(seed))
     ref, ref_after = run(ref_loader)
     assert len(ours) == len(ref)
     for (xa, ya), (xb, yb) in zip(ours, ref):
         assert torch.equal(xa, xb) and torch.equal(ya, yb)
     assert torch.equal(ours_after, ref_after)
+    torch.manual_seed(1234)
+    assert torch.equal(ours_after, torch.rand(4))
     assert len(data.make_loader(X, y, batch_size)) == len(ref_loader)
 
 
