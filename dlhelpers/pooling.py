@@ -178,17 +178,19 @@ def _max_pool(x: torch.Tensor, n: int, kernel_size: IntOrTuple, stride: IntOrTup
     spatial = tuple(xb.shape[2:])
     out = _output_size(spatial, k, s, p, d, ceil_mode, fn)
     win = _windows(xb, k, s, p, d, out, _NEG_INF)  # padding can never win a max
-    arg = win.argmax(dim=-1, keepdim=True)           # first maximum in row-major window order
-    # PyTorch's loop starts from (value -inf, index = first in-bounds element) and only moves on a
-    # strictly larger value, so a window whose maximum is -inf reports its first in-bounds element.
-    first = [(-(_grid(out, i, xb.device) * s[i] - p[i])).clamp(min=0).add(d[i] - 1).div(d[i], rounding_mode="floor")
-             for i in range(n)]
-    first_flat = _ravel(first, k).expand_as(arg.squeeze(-1)).unsqueeze(-1)
-    arg = torch.where(win.gather(-1, arg) == _NEG_INF, first_flat, arg)
-    y = win.gather(-1, arg).squeeze(-1)  # gather, not max: autograd routes the gradient to `arg`
+    # max over the window axis: the first maximum in row-major window order; autograd sends the
+    # gradient of y to exactly that element
+    y, arg = win.max(dim=-1)
+    if (y == _NEG_INF).any():
+        # PyTorch's loop starts from (value -inf, index = first in-bounds element) and only moves on a
+        # strictly larger value, so a window whose maximum is -inf reports its first in-bounds element.
+        first = [(-(_grid(out, i, xb.device) * s[i] - p[i])).clamp(min=0).add(d[i] - 1)
+                 .div(d[i], rounding_mode="floor") for i in range(n)]
+        arg = torch.where(y == _NEG_INF, _ravel(first, k).expand_as(arg), arg)
+        y = win.gather(-1, arg.unsqueeze(-1)).squeeze(-1)  # routes those gradients to the new `arg`
     if not return_indices:
         return _finish(y, None, batched)
-    offsets = _unravel(arg.squeeze(-1), k)
+    offsets = _unravel(arg, k)
     pos = [_grid(out, i, xb.device) * s[i] - p[i] + offsets[i] * d[i] for i in range(n)]
     return _finish(y, _ravel(pos, spatial), batched)
 
@@ -384,11 +386,10 @@ def _adaptive_max(x: torch.Tensor, n: int, output_size: object, return_indices: 
         positions.append(pos)
         longest.append(kmax)
     win = win.permute([0, 1] + [2 + 2 * i for i in range(n)] + [3 + 2 * i for i in range(n)]).flatten(-n)
-    arg = win.argmax(dim=-1, keepdim=True)
-    y = win.gather(-1, arg).squeeze(-1)
+    y, arg = win.max(dim=-1)
     if not return_indices:
         return _finish(y, None, batched)
-    offsets = _unravel(arg.squeeze(-1), longest)
+    offsets = _unravel(arg, longest)
     pos = [positions[i][_grid(out, i, xb.device), offsets[i]] for i in range(n)]
     return _finish(y, _ravel(pos, spatial), batched)
 
