@@ -47,9 +47,9 @@ def main() -> None:
         ours.step()
         theirs.step()  # build state before timing
         t_ours, t_theirs = [], []
-        for _ in range(3):  # interleave to share any machine noise
-            t_ours.append(benchmark(ours.step, repeat=5, number=5))
-            t_theirs.append(benchmark(theirs.step, repeat=5, number=5))
+        for _ in range(7):  # interleave, and keep the best round of each, to share machine noise
+            t_ours.append(benchmark(ours.step, repeat=3, number=10))
+            t_theirs.append(benchmark(theirs.step, repeat=3, number=10))
         a, b = min(t_ours), min(t_theirs)
         print(f"{name:<30} {format_time(a):>14} {format_time(b):>14} {a / b:>6.2f}x", flush=True)
 

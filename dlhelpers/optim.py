@@ -282,6 +282,7 @@ class SGD(_ScratchOptimizer):
         grads = _grads(params, group["maximize"])
         if wd != 0:
             grads = list(torch._foreach_add(grads, params, alpha=wd))
+        owned = group["maximize"] or wd != 0  # grads are our temporaries (not p.grad): may update in place
         if momentum != 0:
             new = [p for p in params if self.state[p].get("momentum_buffer") is None]
             old = [p for p in params if self.state[p].get("momentum_buffer") is not None]
@@ -293,7 +294,16 @@ class SGD(_ScratchOptimizer):
             for p in new:
                 self.state[p]["momentum_buffer"] = gmap[id(p)].detach().clone()
             bufs = [self.state[p]["momentum_buffer"] for p in params]
-            grads = list(torch._foreach_add(grads, bufs, alpha=momentum)) if group["nesterov"] else bufs
+            if not group["nesterov"]:
+                grads = bufs
+            elif owned:
+                torch._foreach_add_(grads, bufs, alpha=momentum)
+            else:  # never write into p.grad (torch.optim.SGD does): use a reusable scratch buffer per param
+                cache = self.__dict__.setdefault("_scratch", {})  # not optimizer state: not in state_dict
+                scratch = [cache[p] if p in cache else cache.setdefault(p, torch.empty_like(p)) for p in params]
+                torch._foreach_copy_(scratch, grads)
+                torch._foreach_add_(scratch, bufs, alpha=momentum)
+                grads = scratch
         torch._foreach_add_(params, grads, alpha=-lr)
 
 
