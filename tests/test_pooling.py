@@ -134,7 +134,8 @@ def test_max_pool2d_backward_routes_gradient_to_argmax(case) -> None:
 
 def test_all_padding_window_follows_torch_forward() -> None:
     # kernel 2, dilation 3, padding 1 on a 2-long axis: the only window is {-1, 2}, both padding.
-    # PyTorch then reports the window's first position past the padding (here even past the plane).
+    # PyTorch returns -inf (pytorch/pytorch#114216) and reports the window's first position past the
+    # padding (here even past the plane).
     x = torch.arange(8.0, dtype=torch.float64).view(1, 2, 2, 2)
     for kw in (dict(kernel_size=2, padding=1, dilation=3), dict(kernel_size=(1, 2), padding=(0, 1), dilation=(1, 3))):
         y, idx = P.max_pool2d(x, **kw, return_indices=True)
