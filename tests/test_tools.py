@@ -20,7 +20,7 @@ def _notebook(path: Path) -> None:
     nb.cells = [nbformat.v4.new_markdown_cell("# 9.9 · Demo\n## 8. Interview questions\n**Q1.** Why?\n"
                                               "<details><summary>Answer</summary>Because.</details>"),
                 nbformat.v4.new_markdown_cell("## 9. Exercises\n**Exercise 1.** Do it."),
-                nbformat.v4.new_code_cell("print(sum(range(4)))"),
+                nbformat.v4.new_code_cell("import sys\nprint(sum(range(4)))\nsys.stdout.flush()\nprint('b')"),
                 nbformat.v4.new_code_cell("import ipywidgets\nipywidgets.IntSlider(3)")]
     nb.metadata["jupytext"] = {"x": 1}
     nbformat.write(nb, path)
@@ -42,7 +42,7 @@ def test_execute_stores_outputs_in_order_without_volatile_metadata(tmp_path: Pat
     nb = nbformat.read(path, as_version=4)
     code, widget = nb.cells[-2:]
     assert widget.outputs[0]["data"] == {"text/plain": "IntSlider(value=3)"}  # no random model id stored
-    assert code.execution_count == 1 and code.outputs[0]["text"] == "6\n"
+    assert code.execution_count == 1 and code.outputs[0]["text"] == "6\nb\n" and len(code.outputs) == 1
     assert "execution" not in code.metadata and "jupytext" not in nb.metadata
     assert nb.metadata["kernelspec"]["name"] == "python3"
     assert tool.main([]) == 2

@@ -5,7 +5,8 @@
 
 Run it through ``make execute NB=...`` / ``make execute-all`` so the environment matches ``make test``
 (CPU, one thread, progress bars off). Execution metadata (timestamps), widget state and widget views
-(random model ids; their text fallback stays) are stripped, so re-running gives byte-identical files;
+(random model ids; their text fallback stays) are stripped and stream chunks merged, so re-running
+gives byte-identical files (except explicitly volatile timings);
 the kernel spec is normalised, and the wall time per notebook is printed.
 """
 
@@ -20,6 +21,20 @@ from nbclient import NotebookClient
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 KERNEL = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
+def coalesce_streams(outputs: list) -> list:
+    """Merge consecutive stdout/stderr chunks: how a print is split into messages depends on timing."""
+    merged: list = []
+    for out in outputs:
+        if out.get("output_type") == "stream" and merged and merged[-1].get("output_type") == "stream" \
+                and merged[-1].get("name") == out.get("name"):
+            merged[-1]["text"] = "".join(merged[-1]["text"]) + "".join(out["text"])
+        else:
+            if out.get("output_type") == "stream":
+                out["text"] = "".join(out["text"])
+            merged.append(out)
+    return merged
 
 
 def execute(path: Path, timeout: int = 600) -> float:
@@ -37,6 +52,8 @@ def execute(path: Path, timeout: int = 600) -> float:
     seconds = time.perf_counter() - start
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = coalesce_streams(cell.outputs)
         for out in cell.get("outputs", []):
             # widget views carry random model ids and need live widget state: keep their text fallback only
             out.get("data", {}).pop(WIDGET_VIEW, None)
