@@ -6,6 +6,7 @@ Errors name what was expected and what was given, e.g.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -39,6 +40,15 @@ def check_tensor(x: object, name: str, fn: str) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{fn}: {name} must be a torch.Tensor, got {type(x).__name__}")
     return x
+
+
+def check_number(value: object, name: str, fn: str) -> float:
+    """A real number (int or float, not bool) as ``float``, else ``TypeError``; NaN is a ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{fn}: {name} must be a real number (int or float), got {type(value).__name__} {value!r}")
+    if math.isnan(value):
+        raise ValueError(f"{fn}: {name} must not be NaN, got {value!r}")
+    return float(value)
 
 
 def check_rank(x: torch.Tensor, ranks: Sequence[int], name: str, fn: str, layout: str = "") -> None:

@@ -37,7 +37,7 @@ from typing import Literal
 
 import torch
 
-from dlhelpers._checks import check_choice, check_tensor
+from dlhelpers._checks import check_choice, check_number, check_tensor
 
 __all__ = [
     "LINEAR_FNS", "NONLINEARITIES", "calculate_gain", "calculate_fan_in_and_fan_out", "calculate_correct_fan",
@@ -55,17 +55,8 @@ NONLINEARITIES = (*LINEAR_FNS, "sigmoid", "tanh", "relu", "leaky_relu", "selu")
 
 
 # --------------------------------------------------------------------------- argument checks
-def _check_number(value: object, name: str, fn: str) -> float:
-    """A real number (int or float, not bool), else ``TypeError``; NaN is a ``ValueError``."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{fn}: {name} must be a real number (int or float), got {type(value).__name__} {value!r}")
-    if math.isnan(value):
-        raise ValueError(f"{fn}: {name} must not be NaN, got {value!r}")
-    return float(value)
-
-
 def _check_std(std: object, fn: str) -> float:
-    std = _check_number(std, "std", fn)
+    std = check_number(std, "std", fn)
     if std < 0:
         raise ValueError(f"{fn}: std must be >= 0, got {std!r}")
     return std
@@ -155,7 +146,7 @@ def xavier_std(tensor: torch.Tensor, gain: float = 1.0) -> float:
     The compromise between ``Var[W] = 1/fan_in`` (forward variance kept) and ``1/fan_out``
     (backward variance kept). Same arithmetic as PyTorch so the bounds agree bit for bit.
     """
-    gain = _check_number(gain, "gain", "xavier_std")
+    gain = check_number(gain, "gain", "xavier_std")
     fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
     return gain * math.sqrt(2.0 / float(fan_in + fan_out))
 
@@ -176,7 +167,7 @@ def kaiming_std(tensor: torch.Tensor, a: float = 0, mode: FanMode = "fan_in",
 def constant_(tensor: torch.Tensor, val: float) -> torch.Tensor:
     """Fill with ``val`` in place. PyTorch: ``torch.nn.init.constant_``."""
     check_tensor(tensor, "tensor", "constant_")
-    val = _check_number(val, "val", "constant_")
+    val = check_number(val, "val", "constant_")
     with torch.no_grad():
         return tensor.fill_(val)
 
@@ -203,7 +194,7 @@ def uniform_(tensor: torch.Tensor, a: float = 0.0, b: float = 1.0,
     """
     fn = "uniform_"
     check_tensor(tensor, "tensor", fn)
-    a, b = _check_number(a, "a", fn), _check_number(b, "b", fn)
+    a, b = check_number(a, "a", fn), check_number(b, "b", fn)
     if a > b:
         raise ValueError(f"{fn}: expected a <= b, got a={a!r} > b={b!r}")
     _check_generator(generator, fn)
@@ -216,7 +207,7 @@ def normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0,
     """Fill with samples of ``N(mean, std^2)``. PyTorch: ``torch.nn.init.normal_`` (same values)."""
     fn = "normal_"
     check_tensor(tensor, "tensor", fn)
-    mean, std = _check_number(mean, "mean", fn), _check_std(std, fn)
+    mean, std = check_number(mean, "mean", fn), _check_std(std, fn)
     _check_generator(generator, fn)
     with torch.no_grad():
         return tensor.normal_(mean, std, generator=generator)
@@ -239,8 +230,8 @@ def trunc_normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, a: 
     """
     fn = "trunc_normal_"
     check_tensor(tensor, "tensor", fn)
-    mean, std = _check_number(mean, "mean", fn), _check_std(std, fn)
-    a, b = _check_number(a, "a", fn), _check_number(b, "b", fn)
+    mean, std = check_number(mean, "mean", fn), _check_std(std, fn)
+    a, b = check_number(a, "a", fn), check_number(b, "b", fn)
     if a >= b:
         raise ValueError(f"{fn}: expected a < b, got a={a!r}, b={b!r}")
     if std == 0:
@@ -353,7 +344,7 @@ def orthogonal_(tensor: torch.Tensor, gain: float = 1.0,
     """
     fn = "orthogonal_"
     check_tensor(tensor, "tensor", fn)
-    gain = _check_number(gain, "gain", fn)
+    gain = check_number(gain, "gain", fn)
     _check_generator(generator, fn)
     if tensor.dim() < 2:
         raise ValueError(f"{fn}: needs a tensor with >= 2 dimensions, got {tensor.dim()}-D "

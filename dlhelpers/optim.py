@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dlhelpers._checks import check_number
+
 State = dict[str, Any]
 Params = Iterable[Tensor] | Iterable[dict[str, Any]]
 
@@ -38,23 +40,15 @@ __all__ = ["sgd_step", "rmsprop_step", "adam_step", "adamw_step", "SGD", "RMSpro
 # argument checks (messages name the optimizer, the argument, the rule and the value given)
 # ----------------------------------------------------------------------------------------------------------
 
-def _check_number(fn: str, name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{fn}: {name} must be a float, got {type(value).__name__} {value!r}")
-    if math.isnan(value):
-        raise ValueError(f"{fn}: {name} must not be NaN, got {value!r}")
-    return float(value)
-
-
 def _check_nonneg(fn: str, **values: object) -> None:
     for name, value in values.items():
-        if _check_number(fn, name, value) < 0:
+        if check_number(value, name, fn) < 0:
             raise ValueError(f"{fn}: {name} must be >= 0, got {value!r}")
 
 
 def _check_unit(fn: str, name: str, value: object) -> None:
     """``value`` must lie in [0, 1)."""
-    v = _check_number(fn, name, value)
+    v = check_number(value, name, fn)
     if not 0.0 <= v < 1.0:
         raise ValueError(f"{fn}: {name} must be in [0, 1), got {value!r}")
 
@@ -70,7 +64,7 @@ def _check_betas(fn: str, betas: object) -> tuple[float, float]:
 def _check_sgd_args(fn: str, lr: float, momentum: float, dampening: float, weight_decay: float,
                     nesterov: bool) -> None:
     _check_nonneg(fn, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    _check_number(fn, "dampening", dampening)
+    check_number(dampening, "dampening", fn)
     if nesterov and (momentum <= 0 or dampening != 0):
         raise ValueError(f"{fn}: nesterov=True requires momentum > 0 and dampening == 0, "
                          f"got momentum={momentum!r}, dampening={dampening!r}")

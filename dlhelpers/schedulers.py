@@ -96,7 +96,24 @@ def warmup_cosine_lr(base_lr: float, epoch: int, warmup_steps: int, total_steps:
 # the scheduler protocol
 # ----------------------------------------------------------------------------------------------------------
 
-class LRScheduler:
+class _SchedulerState:
+    """What every scheduler shares with torch's: the last rates and a state dict without the optimizer."""
+
+    _last_lr: list[float]
+
+    def get_last_lr(self) -> list[float]:
+        """The rates set by the most recent ``step()``."""
+        return self._last_lr
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything but the optimizer (as torch does)."""
+        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.__dict__.update(state_dict)
+
+
+class LRScheduler(_SchedulerState):
     """Base class: subclasses implement ``lr_at(base_lr, epoch)``; ``step()`` writes it into the optimizer.
 
     PyTorch: ``torch.optim.lr_scheduler.LRScheduler`` (same attributes: ``optimizer``, ``base_lrs``,
@@ -142,17 +159,6 @@ class LRScheduler:
         for group, lr in zip(self.optimizer.param_groups, self.get_lr(), strict=True):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
-
-    def get_last_lr(self) -> list[float]:
-        """The rates set by the most recent ``step()``."""
-        return self._last_lr
-
-    def state_dict(self) -> dict[str, Any]:
-        """Everything but the optimizer (as torch does)."""
-        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.__dict__.update(state_dict)
 
 
 class StepLR(LRScheduler):
@@ -288,7 +294,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * T_cur / T_i)) / 2
 
 
-class ReduceLROnPlateau:
+class ReduceLROnPlateau(_SchedulerState):
     """Multiply the rate by ``factor`` once the metric has not improved for more than ``patience`` epochs.
 
     "Improved" (``mode="min"``): metric < best * (1 - threshold) (``threshold_mode="rel"``) or
@@ -353,15 +359,6 @@ class ReduceLROnPlateau:
                     group["lr"] = new_lr
             self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
-
-    def get_last_lr(self) -> list[float]:
-        return self._last_lr
-
-    def state_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.__dict__.update(state_dict)
 
 
 # ----------------------------------------------------------------------------------------------------------

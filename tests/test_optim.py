@@ -286,7 +286,7 @@ def test_invalid_arguments_raise_value_error(make, match):
 
 @pytest.mark.parametrize("make,match", [
     (lambda: O.Adam(P, betas=0.9), r"Adam: betas must be a pair"),
-    (lambda: O.SGD(P, lr="0.1"), r"SGD: lr must be a float, got str"),
+    (lambda: O.SGD(P, lr="0.1"), r"SGD: lr must be a real number \(int or float\), got str"),
 ])
 def test_wrong_types_raise_type_error(make, match):
     with pytest.raises(TypeError, match=match):

@@ -56,5 +56,12 @@ def test_ntuple_and_checks() -> None:
         _checks.check_rank(torch.zeros(1, 2, 3), [4], "x", "f", "N, C, H, W")
     with pytest.raises(TypeError, match="must be a torch.Tensor, got list"):
         _checks.check_tensor([1], "x", "f")
+    assert _checks.check_number(3, "lr", "f") == 3.0
+    with pytest.raises(TypeError, match=r"f: lr must be a real number \(int or float\), got str '1'"):
+        _checks.check_number("1", "lr", "f")
+    with pytest.raises(TypeError, match="got bool"):
+        _checks.check_number(True, "lr", "f")
+    with pytest.raises(ValueError, match="lr must not be NaN"):
+        _checks.check_number(float("nan"), "lr", "f")
     with pytest.raises(ValueError, match="unknown mode 'x'"):
         _checks.check_choice("x", ["a", "b"], "mode", "f")
