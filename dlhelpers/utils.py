@@ -73,10 +73,12 @@ def format_time(seconds: float) -> str:
     >>> format_time(0.0123)
     '[time] 12.3 ms'
     """
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if seconds >= scale:
-            return f"[time] {seconds / scale:.3g} {unit}"
-    return f"[time] {seconds / 1e-9:.3g} ns"
+    units = (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9))
+    unit, scale = next(((u, s) for u, s in units if seconds >= s), units[-1])
+    value = f"{seconds / scale:.3g}"
+    if "e" in value:  # e.g. 999.96 ms rounds to "1e+03": print the integer instead
+        value = f"{seconds / scale:.0f}"
+    return f"[time] {value} {unit}"
 
 
 def benchmark(fn: Callable[[], Any], *, repeat: int = 5, number: int = 1, warmup: int = 1) -> float:

@@ -45,7 +45,8 @@ def test_progress_is_silent_when_disabled(monkeypatch: pytest.MonkeyPatch, capsy
 
 
 @pytest.mark.parametrize("seconds, expected", [(2.5, "[time] 2.5 s"), (0.0123, "[time] 12.3 ms"),
-                                               (4.2e-6, "[time] 4.2 µs"), (3e-9, "[time] 3 ns")])
+                                               (4.2e-6, "[time] 4.2 µs"), (3e-9, "[time] 3 ns"),
+                                               (0.99996, "[time] 1000 ms"), (4321.0, "[time] 4321 s")])
 def test_format_time(seconds: float, expected: str) -> None:
     assert utils.format_time(seconds) == expected
 
