@@ -214,6 +214,7 @@ def test_reduce_lr_on_plateau_state_dict_round_trip():
         assert _lrs(o1) == _lrs(o2)
 
 
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before `optimizer.step\\(\\)`")
 def test_mixes_with_torch_schedulers_in_sequential_lr():
     """Our schedulers store initial_lr like torch's, so torch's SequentialLR can drive them."""
     o1, o2 = _opt((0.1, 0.2)), _opt((0.1, 0.2))
