@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from dlhelpers._checks import check_choice, check_tensor
+from dlhelpers.optim import adam_step as optim_adam_step
 from dlhelpers.train import Callback, TrainState
 
 __all__ = [
@@ -157,22 +158,11 @@ def adam_step(param: torch.Tensor, grad: torch.Tensor, state: dict, *, lr: float
     if lr < 0 or eps < 0 or weight_decay < 0 or not all(0.0 <= b < 1.0 for b in betas):
         raise ValueError(f"{fn}: need lr, eps, weight_decay >= 0 and betas in [0, 1), got lr={lr}, "
                          f"eps={eps}, weight_decay={weight_decay}, betas={betas}")
-    beta1, beta2 = betas
-    if not state:
-        state.update(step=0, exp_avg=torch.zeros_like(param), exp_avg_sq=torch.zeros_like(param))
-    state["step"] += 1
-    t = state["step"]
-    if weight_decay != 0:
-        if decoupled:
-            param.mul_(1 - lr * weight_decay)
-        else:
-            grad = grad + weight_decay * param
-    m, v = state["exp_avg"], state["exp_avg_sq"]
-    m.lerp_(grad, 1 - beta1)
-    v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-    step_size = lr / (1 - beta1**t)
-    denom = (v.sqrt() / math.sqrt(1 - beta2**t)).add_(eps)
-    param.addcdiv_(m, denom, value=-step_size)
+    # the arithmetic is dlhelpers.optim.adam_step (pure); here it is applied in place
+    new_param, new_state = optim_adam_step(param, grad, state, lr=lr, betas=betas, eps=eps,
+                                           weight_decay=weight_decay, decoupled_weight_decay=decoupled)
+    param.copy_(new_param)
+    state.update(new_state)
 
 
 def adamw_step(param: torch.Tensor, grad: torch.Tensor, state: dict, *, lr: float = 1e-3,
