@@ -64,6 +64,25 @@ def test_stored_executed_in_order_without_errors(path: Path) -> None:
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
 
 
+FUNCTION_REPR = re.compile(r"^<function __main__\.")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT / "notebooks")))
+def test_no_bare_function_repr_output(path: Path) -> None:
+    """``widgets.interact(f, ...)`` returns ``f``: as a cell's last expression it stores ``<function ...>``."""
+    for c in _load(path)["cells"]:
+        for out in c.get("outputs", []):
+            text = "".join(out.get("data", {}).get("text/plain", ""))
+            assert not FUNCTION_REPR.match(text.strip()), (
+                f"stored output is a bare function repr {text.strip()[:60]!r} "
+                f"(assign it: `_ = widgets.interact(...)`) in cell: {''.join(c['source'])[:80]}")
+
+
+def test_function_repr_check_can_fail() -> None:
+    assert FUNCTION_REPR.match("<function __main__.explore(kernel='box', size=3)>")
+    assert not FUNCTION_REPR.match("<Figure size 640x480 with 2 Axes>")
+
+
 def test_every_chapter_folder_exists_with_readme() -> None:
     chapters = sorted(p.name for p in (ROOT / "notebooks").iterdir() if p.is_dir() and p.name[:2].isdigit())
     assert [c[:2] for c in chapters] == [f"{i:02d}" for i in range(11)], chapters
