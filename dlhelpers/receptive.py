@@ -233,6 +233,10 @@ def _geometry(name: str, layer: nn.Module, spatial: tuple[int, ...], fn: str
         if any(p > lim for p, lim in zip(p_l, limit)):
             raise ValueError(f"{fn}: {label} has padding {p_l}; PyTorch allows at most half the "
                              f"kernel size, {limit}")
+    if isinstance(layer, nn.AvgPool3d) and any(n < ki for n, ki in zip(spatial, k)):
+        # torch's avg_pool3d (only it: the 1-D/2-D and max pools accept this) checks the unpadded size
+        raise ValueError(f"{fn}: input too small: {label} with kernel {k} gets spatial size {spatial}; "
+                         f"PyTorch's AvgPool3d requires every input size >= kernel_size before padding")
     out = tuple(output_length(n, ki, si, (pl, pr), di, ceil_mode)
                 for n, ki, si, pl, pr, di in zip(spatial, k, s, p_l, p_r, d))
     if any(o < 1 for o in out):

@@ -307,6 +307,43 @@ def test_error_input_too_small():
         empirical_receptive_field(model, (1, 1, 10, 10))
 
 
+POOLS = [nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d]
+
+
+@settings(max_examples=120, deadline=None)
+@given(cls=st.sampled_from(POOLS), k=st.integers(1, 4), s=st.integers(1, 3), n=st.integers(1, 5),
+       ceil_mode=st.booleans(), d=st.integers(1, 2), data=st.data())
+def test_single_pool_accepts_exactly_what_torch_accepts(cls, k, s, n, ceil_mode, d, data):
+    """Small inputs, every pool type: we raise exactly when torch raises, else we give torch's shape.
+
+    Torch's AvgPool3d (only it) also rejects an *unpadded* input smaller than the kernel."""
+    p = data.draw(st.integers(0, k // 2), label="padding")
+    nd = int(cls.__name__[-2])
+    kwargs = {"dilation": d} if cls in POOLS[:3] else {}
+    layer = cls(k, stride=s, padding=p, ceil_mode=ceil_mode, **kwargs)
+    shape = (1, 1) + (n,) * nd
+    try:
+        expected = tuple(layer(torch.zeros(shape)).shape)
+    except RuntimeError:
+        expected = None
+    if expected is None:
+        with pytest.raises(ValueError, match="input too small"):
+            receptive_field(nn.Sequential(layer), shape)
+    else:
+        assert receptive_field(nn.Sequential(layer), shape)[-1].output_shape == expected
+
+
+def test_avgpool3d_unpadded_input_smaller_than_kernel_raises_like_torch():
+    model = nn.Sequential(nn.AvgPool3d(2, 3, 1))
+    with pytest.raises(RuntimeError):
+        model(torch.zeros(1, 1, 1, 1, 1))
+    with pytest.raises(ValueError, match=r"AvgPool3d requires every input size >= kernel_size before padding"):
+        receptive_field(model, (1, 1, 1, 1, 1))
+    assert receptive_field(model, (1, 1, 2, 2, 2))[-1].output_shape == tuple(model(torch.zeros(1, 1, 2, 2, 2)).shape)
+    # the same configuration in 2-D is accepted by torch, and by us
+    assert receptive_field(nn.Sequential(nn.AvgPool2d(2, 3, 1)), (1, 1, 1, 1))[-1].output_shape == (1, 1, 1, 1)
+
+
 def test_error_channels_padding_adaptive():
     with pytest.raises(ValueError, match=r"expects 3 input channels, got 1"):
         receptive_field(nn.Conv2d(3, 8, 3), (1, 1, 8, 8))
