@@ -34,15 +34,20 @@ def _compare(make_ours, make_theirs, lrs, steps=STEPS, atol=1e-12):
     o1, o2 = _opt(lrs), _opt(lrs)
     s1, s2 = make_ours(o1), make_theirs(o2)
     assert s1.last_epoch == s2.last_epoch == 0
-    for t in range(steps):
-        torch.testing.assert_close(torch.tensor(_lrs(o1), dtype=torch.float64),
-                                   torch.tensor(_lrs(o2), dtype=torch.float64), rtol=1e-9, atol=atol,
-                                   msg=lambda m, t=t: f"epoch {t}: {m}")
-        assert s1.get_last_lr() == _lrs(o1)
+    ours, theirs, last_ok = [], [], True
+    for _ in range(steps):
+        ours.append(_lrs(o1))
+        theirs.append(_lrs(o2))
+        last_ok &= s1.get_last_lr() == ours[-1]
         o1.step()
         o2.step()
         s1.step()
         s2.step()
+    a, b = torch.tensor(ours, dtype=torch.float64), torch.tensor(theirs, dtype=torch.float64)
+    bad = ~torch.isclose(a, b, rtol=1e-9, atol=atol)
+    assert not bad.any(), f"first mismatch at epoch {int(bad.any(1).nonzero()[0])}"
+    torch.testing.assert_close(a, b, rtol=1e-9, atol=atol)
+    assert last_ok
     assert s1.last_epoch == s2.last_epoch == steps
 
 
@@ -153,48 +158,66 @@ FACTORIES = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(FACTORIES))
-def test_state_dict_round_trip(name):
-    make = FACTORIES[name]
-    o_ref = _opt((0.1, 0.3))
+def _resume_run(make, lrs=(0.1, 0.3), split=10, total=25, opt_factory=None):
+    """Rates of an uninterrupted run and of a run saved after ``split`` steps and resumed in a fresh optimizer
+    and scheduler, in torch's documented order: build the scheduler, then load the optimizer's state, then
+    the scheduler's."""
+    opt_factory = opt_factory or _opt
+    o_ref = opt_factory(lrs)
     ref = make(o_ref)
-    want = []
-    for _ in range(25):
+    want = [_lrs(o_ref)]
+    for _ in range(total):
+        o_ref.step()
         ref.step()
         want.append(_lrs(o_ref))
-    o1 = _opt((0.1, 0.3))
+    o1 = opt_factory(lrs)
     s1 = make(o1)
-    for _ in range(10):
+    got = [_lrs(o1)]
+    for _ in range(split):
+        o1.step()
         s1.step()
+        got.append(_lrs(o1))
     sd, opt_sd = s1.state_dict(), o1.state_dict()
-    assert "optimizer" not in sd and sd["last_epoch"] == 10
-    o2 = _opt((0.5, 0.5))
-    o2.load_state_dict(opt_sd)
+    assert "optimizer" not in sd
+    o2 = opt_factory((0.5, 0.5))
     s2 = make(o2)
+    o2.load_state_dict(opt_sd)
     s2.load_state_dict(sd)
-    got = want[:10]
-    for _ in range(15):
+    for _ in range(total - split):
+        o2.step()
         s2.step()
         got.append(_lrs(o2))
+    return want, got
+
+
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+def test_state_dict_round_trip(name):
+    want, got = _resume_run(FACTORIES[name])
     assert got == want
 
 
-def test_resume_with_last_epoch_continues_the_schedule():
-    """Constructing with last_epoch=k (initial_lr present, as after loading a checkpoint) continues at k + 1:
-    the same rates as an uninterrupted torch run (torch's recursive form needs the group lr restored too)."""
+@pytest.mark.parametrize("lib", [S, T])
+def test_resume_with_last_epoch_continues_the_schedule(lib):
+    """Constructing with last_epoch=k after loading the optimizer's state (which holds the epoch-k rate and
+    initial_lr) continues at k + 1: the same rates as an uninterrupted run, for ours and for torch's."""
     o_ref = _opt((0.1, 0.2))
-    ref = T.StepLR(o_ref, 3, 0.5)
+    ref = lib.StepLR(o_ref, 3, 0.5)
     want = []
     for _ in range(15):
         o_ref.step()
         ref.step()
         want.append(_lrs(o_ref))
-    o = _opt((0.1, 0.2))
-    for g in o.param_groups:
-        g["initial_lr"] = g["lr"]
-    s = S.StepLR(o, 3, 0.5, last_epoch=4)
+    o4 = _opt((0.1, 0.2))
+    s4 = lib.StepLR(o4, 3, 0.5)
+    for _ in range(4):
+        o4.step()
+        s4.step()
+    o = _opt((0.7, 0.7))
+    o.load_state_dict(o4.state_dict())
+    s = lib.StepLR(o, 3, 0.5, last_epoch=4)
     assert s.last_epoch == 5 and _lrs(o) == want[4]
     for t in range(5, 15):
+        o.step()
         s.step()
         torch.testing.assert_close(_lrs(o), want[t])
 
@@ -315,3 +338,336 @@ def test_closed_forms_by_hand():
     assert S.multistep_lr(1.0, 5, [2, 5, 5], 0.5) == 0.125
     assert math.isclose(S.cosine_annealing_lr(1.0, 5, 10), 0.5)
     assert math.isclose(S.linear_lr(1.0, 2, 0.2, 1.0, 4), 0.6)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# LambdaLR, MultiplicativeLR, ConstantLR, PolynomialLR, CyclicLR, OneCycleLR, SequentialLR, ChainedScheduler
+# ---------------------------------------------------------------------------------------------------------
+
+def _compare_groups(make_ours, make_theirs, opt_factory, steps, keys=("lr",), rtol=1e-9, atol=1e-12):
+    """Like _compare, for any optimizer factory and any group keys (momentum / betas for the cycling ones)."""
+    o1, o2 = opt_factory(), opt_factory()
+    s1, s2 = make_ours(o1), make_theirs(o2)
+
+    def values(o):
+        return [g[k][0] if k == "betas" else g[k] for k in keys for g in o.param_groups]
+
+    ours, theirs, last_ok = [], [], True
+    for _ in range(steps):
+        ours.append(values(o1))
+        theirs.append(values(o2))
+        last_ok &= s1.get_last_lr() == _lrs(o1)
+        o1.step()
+        o2.step()
+        s1.step()
+        s2.step()
+    torch.testing.assert_close(torch.tensor(ours, dtype=torch.float64), torch.tensor(theirs, dtype=torch.float64),
+                               rtol=rtol, atol=atol)
+    assert last_ok
+
+
+def _decay(a: float, b: float):
+    def fn(t: int) -> float:  # a smooth decay with a wiggle: any function of the epoch will do
+        return a**t * (1 + b * math.sin(t))
+    return fn
+
+
+lambda_params = st.tuples(st.floats(0.9, 1.0), st.floats(0.0, 0.5))
+
+
+@given(lrs=base_lrs, p1=lambda_params, p2=lambda_params, per_group=st.booleans())
+def test_lambda_lr(lrs, p1, p2, per_group):
+    fn = [_decay(*p1), _decay(*p2)] if per_group else _decay(*p1)
+    _compare(lambda o: S.LambdaLR(o, fn), lambda o: T.LambdaLR(o, fn), lrs)
+
+
+@given(lrs=base_lrs, p1=lambda_params, p2=lambda_params, per_group=st.booleans())
+def test_multiplicative_lr(lrs, p1, p2, per_group):
+    fn = [_decay(*p1), _decay(*p2)] if per_group else _decay(*p1)
+    _compare(lambda o: S.MultiplicativeLR(o, fn), lambda o: T.MultiplicativeLR(o, fn), lrs, atol=1e-14)
+    # closed form: base * prod_{k=1..t} lambda(k)
+    o = _opt(lrs)
+    s = S.MultiplicativeLR(o, fn)
+    for _ in range(30):
+        o.step()
+        s.step()
+    torch.testing.assert_close(s.closed_form_lr(), _lrs(o), rtol=1e-12, atol=0)
+
+
+@given(lrs=base_lrs, factor=st.floats(0.01, 1.0), total=st.integers(1, 60))
+def test_constant_lr(lrs, factor, total):
+    _compare(lambda o: S.ConstantLR(o, factor, total), lambda o: T.ConstantLR(o, factor, total), lrs, steps=100)
+
+
+@given(lrs=base_lrs, total=st.integers(1, 80), power=st.floats(0.0, 3.0))
+def test_polynomial_lr(lrs, total, power):
+    _compare(lambda o: S.PolynomialLR(o, total, power), lambda o: T.PolynomialLR(o, total, power), lrs, steps=100)
+
+
+@settings(max_examples=30)
+@given(lrs=base_lrs, kind=st.sampled_from(["step", "multistep", "constant", "linear", "exp", "poly", "cosine"]),
+       data=st.data())
+def test_one_step_ratio_is_the_closed_form(lrs, kind, data):
+    """Recursive schedules: stepping lr_t = lr_{t-1} * ratio(t) gives the closed form lr_at(base, t)."""
+    o = _opt(lrs)
+    s = {"step": lambda: S.StepLR(o, data.draw(st.integers(1, 10)), 0.5),
+         "multistep": lambda: S.MultiStepLR(o, data.draw(st.lists(st.integers(1, 50), max_size=4)), 0.7),
+         "constant": lambda: S.ConstantLR(o, data.draw(st.floats(0.05, 1.0)), data.draw(st.integers(1, 20))),
+         "linear": lambda: S.LinearLR(o, data.draw(st.floats(0.05, 1.0)), data.draw(st.floats(0.0, 1.0)),
+                                      data.draw(st.integers(1, 30))),
+         "exp": lambda: S.ExponentialLR(o, data.draw(st.floats(0.8, 1.0))),
+         "poly": lambda: S.PolynomialLR(o, data.draw(st.integers(1, 30)), data.draw(st.floats(0.5, 3.0))),
+         "cosine": lambda: S.CosineAnnealingLR(o, data.draw(st.integers(1, 20)), 1e-3)}[kind]()
+    for _ in range(60):
+        torch.testing.assert_close(_lrs(o), s.closed_form_lr(), rtol=1e-9, atol=1e-12)
+        s.step()
+
+
+def _momentum_opt(kind: str):
+    def make(lrs=(0.1, 0.05)):
+        groups = [{"params": [torch.zeros(1, requires_grad=True)], "lr": lrs[0]},
+                  {"params": [torch.zeros(1, requires_grad=True)], "lr": lrs[1]}]
+        return torch.optim.SGD(groups, momentum=0.9) if kind == "sgd" else torch.optim.Adam(groups)
+    return make
+
+
+@settings(max_examples=30)
+@given(base=st.floats(1e-4, 1e-2), peak=st.floats(0.02, 1.0), up=st.integers(1, 30),
+       down=st.one_of(st.none(), st.integers(1, 30)), mode=st.sampled_from(["triangular", "triangular2", "exp_range"]),
+       gamma=st.floats(0.9, 1.0), scale_mode=st.sampled_from(["cycle", "iterations"]),
+       optim=st.sampled_from(["sgd", "adam", "none"]), per_group=st.booleans())
+def test_cyclic_lr(base, peak, up, down, mode, gamma, scale_mode, optim, per_group):
+    kw = dict(base_lr=[base, base / 2] if per_group else base, max_lr=[peak, peak / 3] if per_group else peak,
+              step_size_up=up, step_size_down=down, mode=mode, gamma=gamma, cycle_momentum=optim != "none",
+              base_momentum=0.8, max_momentum=0.95)
+    if scale_mode == "iterations":  # a custom scale function, as a callable object
+        kw.update(scale_fn=_decay(gamma, 0.1), scale_mode="iterations")
+    keys = ("lr",) + (("momentum",) if optim == "sgd" else ("betas",) if optim == "adam" else ())
+    _compare_groups(lambda o: S.CyclicLR(o, **kw), lambda o: T.CyclicLR(o, **kw),
+                    _momentum_opt("adam" if optim == "adam" else "sgd"), steps=120, keys=keys)
+
+
+@settings(max_examples=30)
+@given(peak=st.floats(0.01, 1.0), total=st.integers(4, 150), pct=st.floats(0.1, 0.9),
+       anneal=st.sampled_from(["cos", "linear"]), three=st.booleans(), div=st.floats(2.0, 100.0),
+       final_div=st.floats(10.0, 1e5), optim=st.sampled_from(["sgd", "adam", "none"]), per_group=st.booleans())
+def test_one_cycle_lr(peak, total, pct, anneal, three, div, final_div, optim, per_group):
+    kw = dict(max_lr=[peak, peak / 4] if per_group else peak, total_steps=total, pct_start=pct,
+              anneal_strategy=anneal, three_phase=three, div_factor=div, final_div_factor=final_div,
+              cycle_momentum=optim != "none")
+    keys = ("lr",) + (("momentum",) if optim == "sgd" else ("betas",) if optim == "adam" else ())
+    _compare_groups(lambda o: S.OneCycleLR(o, **kw), lambda o: T.OneCycleLR(o, **kw),
+                    _momentum_opt("adam" if optim == "adam" else "sgd"), steps=total, keys=keys)
+
+
+def test_one_cycle_closed_form_and_end_points():
+    o = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0, momentum=0.9)
+    s = S.OneCycleLR(o, max_lr=0.4, total_steps=100, pct_start=0.25)
+    vals = [o.param_groups[0]["lr"]]
+    for _ in range(99):
+        s.step()
+        vals.append(o.param_groups[0]["lr"])
+    assert math.isclose(vals[0], 0.4 / 25) and math.isclose(max(vals), 0.4) and vals.index(max(vals)) == 24
+    assert math.isclose(vals[-1], 0.4 / 25 / 1e4)
+    torch.testing.assert_close(vals, [S.one_cycle_lr(0.4, t, 100, 0.25) for t in range(100)], rtol=1e-12, atol=0)
+    s.step()  # step 100 == total_steps is allowed (torch too), 101 is not
+    with pytest.raises(ValueError, match="OneCycleLR: stepped 101 times, more than total_steps=100"):
+        s.step()
+
+
+def test_cyclic_closed_form():
+    o = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    s = S.CyclicLR(o, 0.1, 1.0, step_size_up=4, step_size_down=2, mode="triangular2", cycle_momentum=False)
+    vals = S.schedule_values(s, 13)
+    torch.testing.assert_close(vals, [S.cyclic_lr(0.1, 1.0, t, 4, 2, "triangular2") for t in range(13)])
+    # by hand: up 0.1 -> 1.0 in 4 steps, down in 2, then the second cycle at half amplitude
+    torch.testing.assert_close(vals[:7], [0.1, 0.325, 0.55, 0.775, 1.0, 0.55, 0.1])
+    torch.testing.assert_close(vals[10], 0.55)
+
+
+@st.composite
+def child(draw):
+    """One (ours, torch) pair of scheduler factories with drawn hyper-parameters."""
+    kind = draw(st.sampled_from(["step", "multistep", "constant", "linear", "exp", "poly", "cosine", "lambda",
+                                 "mult"]))
+    if kind == "step":
+        a = (draw(st.integers(1, 10)), draw(st.floats(0.2, 0.9)))
+        return kind, lambda o: S.StepLR(o, *a), lambda o: T.StepLR(o, *a)
+    if kind == "multistep":
+        a = (draw(st.lists(st.integers(1, 40), min_size=1, max_size=3)), draw(st.floats(0.2, 0.9)))
+        return kind, lambda o: S.MultiStepLR(o, *a), lambda o: T.MultiStepLR(o, *a)
+    if kind == "constant":
+        a = (draw(st.floats(0.05, 1.0)), draw(st.integers(1, 15)))
+        return kind, lambda o: S.ConstantLR(o, *a), lambda o: T.ConstantLR(o, *a)
+    if kind == "linear":
+        a = (draw(st.floats(0.05, 1.0)), draw(st.floats(0.05, 1.0)), draw(st.integers(1, 20)))
+        return kind, lambda o: S.LinearLR(o, *a), lambda o: T.LinearLR(o, *a)
+    if kind == "exp":
+        a = (draw(st.floats(0.85, 1.0)),)
+        return kind, lambda o: S.ExponentialLR(o, *a), lambda o: T.ExponentialLR(o, *a)
+    if kind == "poly":
+        a = (draw(st.integers(1, 40)), draw(st.floats(0.5, 2.0)))
+        return kind, lambda o: S.PolynomialLR(o, *a), lambda o: T.PolynomialLR(o, *a)
+    if kind == "cosine":
+        a = (draw(st.integers(1, 30)), draw(st.sampled_from([0.0, 1e-4])))
+        return kind, lambda o: S.CosineAnnealingLR(o, *a), lambda o: T.CosineAnnealingLR(o, *a)
+    fn = _decay(draw(st.floats(0.9, 1.0)), draw(st.floats(0.0, 0.3)))
+    if kind == "lambda":
+        return kind, lambda o: S.LambdaLR(o, fn), lambda o: T.LambdaLR(o, fn)
+    return kind, lambda o: S.MultiplicativeLR(o, fn), lambda o: T.MultiplicativeLR(o, fn)
+
+
+def _sequential(lib, children, milestones):
+    return lambda o: lib.SequentialLR(o, [c(o) for c in children], milestones)
+
+
+def _chained(lib, children):
+    return lambda o: lib.ChainedScheduler([c(o) for c in children])
+
+
+@pytest.mark.filterwarnings("ignore:The epoch parameter")
+@settings(max_examples=40)
+@given(lrs=base_lrs, children=st.lists(child(), min_size=1, max_size=3), data=st.data())
+def test_sequential_lr_composes_like_torch(lrs, children, data):
+    milestones = sorted(data.draw(st.lists(st.integers(1, 60), min_size=len(children) - 1,
+                                           max_size=len(children) - 1, unique=True)))
+    ours = _sequential(S, [c[1] for c in children], milestones)
+    theirs = _sequential(T, [c[2] for c in children], milestones)
+    _compare(ours, theirs, lrs, steps=100, atol=1e-10)
+
+
+@settings(max_examples=40)
+@given(lrs=base_lrs, children=st.lists(child(), min_size=1, max_size=3))
+def test_chained_scheduler_composes_like_torch(lrs, children):
+    ours, theirs = _chained(S, [c[1] for c in children]), _chained(T, [c[2] for c in children])
+    o1, o2 = _opt(lrs), _opt(lrs)
+    s1, s2 = ours(o1), theirs(o2)
+    for t in range(100):
+        torch.testing.assert_close(_lrs(o1), _lrs(o2), rtol=1e-9, atol=1e-10, msg=lambda m, t=t: f"epoch {t}: {m}")
+        assert s1.get_last_lr() == _lrs(o1)
+        o1.step()
+        o2.step()
+        s1.step()
+        s2.step()
+
+
+def test_chained_constant_and_exponential_by_hand():
+    """torch's doc example: ConstantLR(0.1, 2) chained with ExponentialLR(0.9): 0.1*1, 0.1*0.9, 0.81, ..."""
+    vals = S.schedule_values(lambda o: S.ChainedScheduler([S.ConstantLR(o, 0.1, 2), S.ExponentialLR(o, 0.9)]),
+                             5, base_lr=1.0)
+    torch.testing.assert_close(vals, [0.1, 0.09, 0.81, 0.729, 0.6561])
+
+
+def test_warmup_by_composition_equals_warmup_cosine():
+    seq = S.schedule_values(lambda o: S.SequentialLR(o, [S.LinearLR(o, 0.1, 1.0, 5), S.CosineAnnealingLR(o, 45)],
+                                                     [5]), 60, base_lr=0.3)
+    one = S.schedule_values(lambda o: S.WarmupCosineLR(o, 5, 50, 0.1), 60, base_lr=0.3)
+    torch.testing.assert_close(seq, one, rtol=1e-9, atol=1e-12)
+
+
+NEW_FACTORIES = {
+    "lambda": lambda o: S.LambdaLR(o, _decay(0.95, 0.2)),
+    "multiplicative": lambda o: S.MultiplicativeLR(o, lambda t: 0.97),
+    "constant": lambda o: S.ConstantLR(o, 0.25, 7),
+    "polynomial": lambda o: S.PolynomialLR(o, 18, 2.0),
+    "cyclic": lambda o: S.CyclicLR(o, 0.01, 0.2, 4, mode="triangular2"),
+    "one_cycle": lambda o: S.OneCycleLR(o, 0.5, total_steps=30, three_phase=True),
+    "sequential": lambda o: S.SequentialLR(o, [S.LinearLR(o, 0.1, 1.0, 4), S.ExponentialLR(o, 0.9),
+                                               S.CosineAnnealingLR(o, 9)], [4, 12]),
+    "chained": lambda o: S.ChainedScheduler([S.ConstantLR(o, 0.5, 6), S.StepLR(o, 4, 0.5),
+                                             S.CosineAnnealingLR(o, 20, 1e-4)]),
+}
+TORCH_NEW = {
+    "lambda": lambda o: T.LambdaLR(o, _decay(0.95, 0.2)),
+    "multiplicative": lambda o: T.MultiplicativeLR(o, lambda t: 0.97),
+    "constant": lambda o: T.ConstantLR(o, 0.25, 7),
+    "polynomial": lambda o: T.PolynomialLR(o, 18, 2.0),
+    "cyclic": lambda o: T.CyclicLR(o, 0.01, 0.2, 4, mode="triangular2"),
+    "one_cycle": lambda o: T.OneCycleLR(o, 0.5, total_steps=30, three_phase=True),
+    "sequential": lambda o: T.SequentialLR(o, [T.LinearLR(o, 0.1, 1.0, 4), T.ExponentialLR(o, 0.9),
+                                               T.CosineAnnealingLR(o, 9)], [4, 12]),
+    "chained": lambda o: T.ChainedScheduler([T.ConstantLR(o, 0.5, 6), T.StepLR(o, 4, 0.5),
+                                             T.CosineAnnealingLR(o, 20, 1e-4)]),
+}
+
+
+@pytest.mark.filterwarnings("ignore:The epoch parameter")
+@pytest.mark.parametrize("name", sorted(NEW_FACTORIES))
+@pytest.mark.parametrize("split", [1, 5, 13])
+def test_state_dict_resume_new_schedulers_equals_torch(name, split):
+    """Saved after ``split`` steps and resumed: the same rates as an uninterrupted run, ours and torch's."""
+    sgd_m = lambda lrs: torch.optim.SGD([{"params": [torch.zeros(1, requires_grad=True)], "lr": lrs[0]},  # noqa: E731
+                                         {"params": [torch.zeros(1, requires_grad=True)], "lr": lrs[1]}],
+                                        momentum=0.9)
+    want, got = _resume_run(NEW_FACTORIES[name], split=split, total=30, opt_factory=sgd_m)
+    assert got == want
+    want_t, got_t = _resume_run(TORCH_NEW[name], split=split, total=30, opt_factory=sgd_m)
+    assert got_t == want_t
+    torch.testing.assert_close(want, want_t, rtol=1e-9, atol=1e-12)
+
+
+def test_lambda_state_dict_keeps_callable_objects_only():
+    class Warm:
+        def __init__(self):
+            self.n = 3
+
+        def __call__(self, t):
+            return min(1.0, (t + 1) / self.n)
+
+    o = _opt((0.1, 0.2))
+    fn = Warm()
+    s = S.LambdaLR(o, [fn, lambda t: 1.0])
+    sd = s.state_dict()
+    assert sd["lr_lambdas"] == [{"n": 3}, None]
+    fn2 = Warm()
+    fn2.n = 10
+    s2 = S.LambdaLR(_opt((0.1, 0.2)), [fn2, lambda t: 1.0])
+    s2.load_state_dict(sd)
+    assert fn2.n == 3
+
+
+@pytest.mark.parametrize("make,exc,match", [
+    (lambda o: S.LambdaLR(o, [lambda t: 1.0]), ValueError, r"LambdaLR: expected 2 lr_lambdas .*got 1"),
+    (lambda o: S.MultiplicativeLR(o, 0.9), TypeError, r"MultiplicativeLR: lr_lambda must be a function of the "
+                                                       r"epoch, got float"),
+    (lambda o: S.ConstantLR(o, 0.0), ValueError, r"ConstantLR: factor must be in \(0, 1\], got 0.0"),
+    (lambda o: S.ConstantLR(o, 0.5, 0), ValueError, r"ConstantLR: total_iters must be >= 1, got 0"),
+    (lambda o: S.ConstantLR(o, "x"), TypeError, r"ConstantLR: factor must be a real number"),
+    (lambda o: S.PolynomialLR(o, 0), ValueError, r"PolynomialLR: total_iters must be >= 1"),
+    (lambda o: S.PolynomialLR(o, 5, -1.0), ValueError, r"PolynomialLR: power must be >= 0, got -1.0"),
+    (lambda o: S.CyclicLR(o, 0.1, 1.0, 0), ValueError, r"CyclicLR: step_size_up must be >= 1"),
+    (lambda o: S.CyclicLR(o, 0.1, 1.0, mode="sine"), ValueError, r"CyclicLR: mode must be 'triangular'"),
+    (lambda o: S.CyclicLR(o, 0.1, 1.0, scale_mode="x"), ValueError, r"CyclicLR: scale_mode must be 'cycle'"),
+    (lambda o: S.CyclicLR(o, [0.1], 1.0), ValueError, r"CyclicLR: expected 2 values of base_lr"),
+    (lambda o: S.CyclicLR(o, 0.1, 1.0), ValueError, r"CyclicLR: cycle_momentum=True needs an optimizer with "
+                                                     r"momentum or betas, got Adagrad"),
+    (lambda o: S.CyclicLR(3, 0.1, 1.0), TypeError, r"CyclicLR: optimizer must be a torch.optim.Optimizer, got int"),
+    (lambda o: S.OneCycleLR(o, 0.1), ValueError, r"OneCycleLR: give total_steps, or epochs and steps_per_epoch"),
+    (lambda o: S.OneCycleLR(o, 0.1, 0), ValueError, r"OneCycleLR: total_steps must be >= 1, got 0"),
+    (lambda o: S.OneCycleLR(o, 0.1, epochs=2, steps_per_epoch=0), ValueError, r"steps_per_epoch must be >= 1"),
+    (lambda o: S.OneCycleLR(o, 0.1, 10, pct_start=1), ValueError, r"OneCycleLR: pct_start must be a float in "
+                                                                   r"\[0, 1\], got 1"),
+    (lambda o: S.OneCycleLR(o, 0.1, 10, anneal_strategy="exp"), ValueError, r"anneal_strategy must be 'cos'"),
+    (lambda o: S.OneCycleLR(o, [0.1, 0.2, 0.3], 10), ValueError, r"OneCycleLR: expected 2 values of max_lr"),
+    (lambda o: S.OneCycleLR(o, 0.1, 10), ValueError, r"OneCycleLR: cycle_momentum=True needs an optimizer"),
+    (lambda o: S.SequentialLR(o, [], []), ValueError, r"SequentialLR: expected at least one scheduler, got none"),
+    (lambda o: S.SequentialLR(o, [S.StepLR(o, 2), S.StepLR(o, 3)], []), ValueError,
+     r"SequentialLR: expected 1 milestones for 2 schedulers, got 0"),
+    (lambda o: S.SequentialLR(o, [S.ReduceLROnPlateau(o)], []), ValueError,
+     r"SequentialLR: schedulers\[0\] is a ReduceLROnPlateau, which needs a metric"),
+    (lambda o: S.SequentialLR(o, [S.StepLR(_adagrad(), 2)], []), ValueError,
+     r"SequentialLR: schedulers\[0\] \(StepLR\) drives a different optimizer"),
+    (lambda o: S.SequentialLR(o, ["step"], []), TypeError, r"SequentialLR: schedulers\[0\] must be a scheduler"),
+    (lambda o: S.ChainedScheduler([]), ValueError, r"ChainedScheduler: expected at least one scheduler"),
+    (lambda o: S.ChainedScheduler([S.StepLR(o, 2), T.ReduceLROnPlateau(o)]), ValueError,
+     r"ChainedScheduler: schedulers\[1\] is a ReduceLROnPlateau"),
+])
+def test_errors_new_schedulers(make, exc, match):
+    with pytest.raises(exc, match=match):
+        make(_adagrad())
+
+
+def _adagrad():
+    """Two groups, an optimizer with neither momentum nor betas."""
+    return torch.optim.Adagrad([{"params": [torch.zeros(1, requires_grad=True)], "lr": 0.1},
+                                {"params": [torch.zeros(1, requires_grad=True)], "lr": 0.1}])
