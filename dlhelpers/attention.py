@@ -93,11 +93,13 @@ def attention_weights(query: Tensor, key: Tensor, attn_mask: Tensor | None = Non
         return softmax(logits, dim=-1)
     check_tensor(attn_mask, "attn_mask", fn)
     _broadcast_mask(attn_mask, tuple(logits.shape), fn)
+    # in place: the matmul does not save its output for backward, so autograd allows it (and it is faster)
     if attn_mask.dtype == torch.bool:
-        logits = logits.masked_fill(~attn_mask, float("-inf"))
+        logits = logits.masked_fill_(~attn_mask, float("-inf"))
+        dead = ~attn_mask.any(dim=-1, keepdim=True)  # a query with no allowed key: zeros, not NaN
     else:
-        logits = logits + attn_mask
-    dead = torch.isneginf(logits).all(dim=-1, keepdim=True)  # no key allowed: output zeros, not NaN
+        logits = logits.add_(attn_mask)
+        dead = torch.isneginf(attn_mask).all(dim=-1, keepdim=True)
     if bool(dead.any()):
         return softmax(logits.masked_fill(dead, 0.0), dim=-1).masked_fill(dead, 0.0)
     return softmax(logits, dim=-1)
