@@ -1,4 +1,4 @@
-"""Step time of our Adam / SGD(momentum) vs ``torch.optim`` (foreach=True) on a ~1M-parameter MLP.
+"""Step time of our SGD(momentum), Adam(W), RMSprop, Adagrad vs ``torch.optim`` (foreach=True), ~1M-param MLP.
 
 Gradients are filled once with random values; only ``optimizer.step()`` is timed, both optimizers in the
 same run, interleaved, so the ratio (ours / torch) is comparable across machines. Target: <= 1.5x.
@@ -35,6 +35,8 @@ CASES = {
     "Adam": (lambda p: O.Adam(p, lr=1e-3), lambda p: torch.optim.Adam(p, lr=1e-3, foreach=True)),
     "AdamW": (lambda p: O.AdamW(p, lr=1e-3), lambda p: torch.optim.AdamW(p, lr=1e-3, foreach=True)),
     "RMSprop": (lambda p: O.RMSprop(p, lr=1e-3), lambda p: torch.optim.RMSprop(p, lr=1e-3, foreach=True)),
+    "Adagrad(lr_decay=1e-3)": (lambda p: O.Adagrad(p, lr=1e-2, lr_decay=1e-3),
+                               lambda p: torch.optim.Adagrad(p, lr=1e-2, lr_decay=1e-3, foreach=True)),
 }
 
 

@@ -1,12 +1,12 @@
-"""Optimizers from scratch: SGD (momentum, Nesterov), RMSprop, Adam (AMSGrad) and AdamW.
+"""Optimizers from scratch: SGD (momentum, Nesterov), Adagrad, RMSprop, Adam (AMSGrad) and AdamW.
 
 Each optimizer has two faces:
 
-* a **pure update rule** (``sgd_step``, ``rmsprop_step``, ``adam_step``, ``adamw_step``) that takes one
-  parameter tensor, its gradient and a state dict and returns the *new* parameter and the *new* state
+* a **pure update rule** (``sgd_step``, ``adagrad_step``, ``rmsprop_step``, ``adam_step``, ``adamw_step``) that takes
+  one parameter tensor, its gradient and a state dict and returns the *new* parameter and the *new* state
   without touching its inputs. It is the formula, written out, one line per equation;
-* a :class:`torch.optim.Optimizer` subclass (:class:`SGD`, :class:`RMSprop`, :class:`Adam`,
-  :class:`AdamW`) with torch's constructor arguments. With ``foreach=True`` (the default) ``step()`` uses
+* a :class:`torch.optim.Optimizer` subclass (:class:`SGD`, :class:`Adagrad`, :class:`RMSprop`,
+  :class:`Adam`, :class:`AdamW`) with torch's constructor arguments. With ``foreach=True`` (the default) ``step()`` uses
   the fused multi-tensor ``torch._foreach_*`` kernels for speed; with ``foreach=False`` it calls the pure
   function parameter by parameter. Both follow ``torch.optim`` operation for operation, so trajectories
   agree with ``torch.optim`` to rounding error (tested in float64 over 200 steps).
@@ -32,7 +32,8 @@ from dlhelpers._checks import check_number
 State = dict[str, Any]
 Params = Iterable[Tensor] | Iterable[dict[str, Any]]
 
-__all__ = ["sgd_step", "rmsprop_step", "adam_step", "adamw_step", "SGD", "RMSprop", "Adam", "AdamW",
+__all__ = ["sgd_step", "adagrad_step", "rmsprop_step", "adam_step", "adamw_step", "SGD", "Adagrad", "RMSprop",
+           "Adam", "AdamW",
            "lr_finder", "suggest_lr", "compare_optimizers"]
 
 
@@ -68,6 +69,12 @@ def _check_sgd_args(fn: str, lr: float, momentum: float, dampening: float, weigh
     if nesterov and (momentum <= 0 or dampening != 0):
         raise ValueError(f"{fn}: nesterov=True requires momentum > 0 and dampening == 0, "
                          f"got momentum={momentum!r}, dampening={dampening!r}")
+
+
+def _check_adagrad_args(fn: str, lr: float, lr_decay: float, weight_decay: float,
+                        initial_accumulator_value: float, eps: float) -> None:
+    _check_nonneg(fn, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                  initial_accumulator_value=initial_accumulator_value, eps=eps)
 
 
 def _check_rmsprop_args(fn: str, lr: float, alpha: float, eps: float, weight_decay: float,
@@ -110,6 +117,33 @@ def sgd_step(param: Tensor, grad: Tensor, state: State, *, lr: float, momentum: 
         new_state["momentum_buffer"] = buf
         g = torch.add(g, buf, alpha=momentum) if nesterov else buf  # Nesterov: g + momentum * b
     return torch.add(param, g, alpha=-lr), new_state  # param - lr * d
+
+
+def adagrad_step(param: Tensor, grad: Tensor, state: State, *, lr: float = 1e-2, lr_decay: float = 0.0,
+                 weight_decay: float = 0.0, initial_accumulator_value: float = 0.0, eps: float = 1e-10,
+                 maximize: bool = False) -> tuple[Tensor, State]:
+    """One step of Adagrad (Duchi, Hazan & Singer 2011): per-coordinate rates from the *sum* of all squared
+    gradients so far, so often-updated coordinates slow down and rare ones keep large steps.
+
+    g     = ±grad + weight_decay * param
+    lr_t  = lr / (1 + (t - 1) * lr_decay)
+    s_t   = s_{t-1} + g^2                       (s_0 = initial_accumulator_value)
+    param <- param - lr_t * g / (sqrt(s_t) + eps)
+
+    The sum only grows, so the effective rate decays like 1/sqrt(t): good for sparse features, too
+    aggressive for long non-convex training (hence RMSprop's moving average). ``state`` holds ``step`` and
+    ``sum``. PyTorch: ``torch.optim.Adagrad``.
+    """
+    _check_adagrad_args("adagrad_step", lr, lr_decay, weight_decay, initial_accumulator_value, eps)
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        g = torch.add(g, param, alpha=weight_decay)  # g + wd * param
+    step = state.get("step", 0) + 1
+    clr = lr / (1 + (step - 1) * lr_decay)
+    sum_ = state["sum"] if "sum" in state else torch.full_like(param, initial_accumulator_value)
+    sum_ = torch.addcmul(sum_, g, g)  # s + g^2
+    std = sum_.sqrt() + eps
+    return torch.addcdiv(param, g, std, value=-clr), {"step": step, "sum": sum_}  # param - lr_t * g / std
 
 
 def rmsprop_step(param: Tensor, grad: Tensor, state: State, *, lr: float = 1e-2, alpha: float = 0.99,
@@ -299,6 +333,46 @@ class SGD(_ScratchOptimizer):
                 torch._foreach_add_(scratch, bufs, alpha=momentum)
                 grads = scratch
         torch._foreach_add_(params, grads, alpha=-lr)
+
+
+class Adagrad(_ScratchOptimizer):
+    """Adagrad with learning-rate decay, weight decay and an initial accumulator (see :func:`adagrad_step`).
+
+    PyTorch: ``torch.optim.Adagrad(params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
+    eps=1e-10, maximize=False)``.
+    """
+
+    def __init__(self, params: Params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, *, maximize: bool = False,
+                 foreach: bool = True) -> None:
+        _check_adagrad_args("Adagrad", lr, lr_decay, weight_decay, initial_accumulator_value, eps)
+        defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                        initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize,
+                        foreach=foreach)
+        super().__init__(params, defaults)
+
+    def _pure_update(self, group, p, grad, state):
+        return adagrad_step(p, grad, state, lr=group["lr"], lr_decay=group["lr_decay"],
+                            weight_decay=group["weight_decay"],
+                            initial_accumulator_value=group["initial_accumulator_value"], eps=group["eps"],
+                            maximize=group["maximize"])
+
+    def _foreach_update(self, group, params):
+        for p in params:
+            st = self.state[p]
+            if not st:
+                st["step"] = 0
+                st["sum"] = torch.full_like(p, group["initial_accumulator_value"])
+            st["step"] += 1
+        grads = _grads(params, group["maximize"])
+        if group["weight_decay"] != 0:
+            grads = list(torch._foreach_add(grads, params, alpha=group["weight_decay"]))
+        sums = [self.state[p]["sum"] for p in params]
+        torch._foreach_addcmul_(sums, grads, grads)
+        std = torch._foreach_sqrt(sums)
+        torch._foreach_add_(std, group["eps"])
+        clrs = [-group["lr"] / (1 + (self.state[p]["step"] - 1) * group["lr_decay"]) for p in params]
+        torch._foreach_addcdiv_(params, grads, std, clrs)
 
 
 class RMSprop(_ScratchOptimizer):

@@ -37,6 +37,14 @@ def sgd_options(draw):
 
 
 @st.composite
+def adagrad_options(draw):
+    return O.Adagrad, torch.optim.Adagrad, O.adagrad_step, dict(
+        lr=draw(st.floats(1e-3, 0.1)), lr_decay=draw(st.sampled_from([0.0, 0.0, 1e-3, 0.1])),
+        weight_decay=draw(wds), initial_accumulator_value=draw(st.sampled_from([0.0, 0.1, 1.0])),
+        eps=draw(st.sampled_from([1e-10, 1e-6, 1e-2])), maximize=draw(st.booleans()))
+
+
+@st.composite
 def rmsprop_options(draw):
     return O.RMSprop, torch.optim.RMSprop, O.rmsprop_step, dict(
         lr=draw(st.floats(1e-4, 0.01)), alpha=draw(st.sampled_from([0.9, 0.99])),
@@ -56,7 +64,8 @@ def adam_options(draw, decoupled=False):
         maximize=draw(st.booleans()))
 
 
-ALL_OPTIONS = st.one_of(sgd_options(), rmsprop_options(), adam_options(), adam_options(decoupled=True))
+ALL_OPTIONS = st.one_of(sgd_options(), adagrad_options(), rmsprop_options(), adam_options(),
+                        adam_options(decoupled=True))
 shapes = st.lists(st.integers(1, 4), min_size=0, max_size=3).map(tuple)
 
 
@@ -142,6 +151,15 @@ def test_sgd_step_hand_example():
     assert math.isclose(p.item(), 0.42, abs_tol=1e-12)
 
 
+def test_adagrad_hand_example():
+    # g = 2 twice, lr 1: s = 4 -> step 2/2 = 1; s = 8 -> step 2/sqrt(8); with lr_decay 1 the second rate is 1/2
+    p, st_ = O.adagrad_step(torch.tensor(0.0, dtype=DT), torch.tensor(2.0, dtype=DT), {}, lr=1.0, eps=0.0,
+                            lr_decay=1.0)
+    assert math.isclose(p.item(), -1.0)
+    p, st_ = O.adagrad_step(p, torch.tensor(2.0, dtype=DT), st_, lr=1.0, eps=0.0, lr_decay=1.0)
+    assert math.isclose(p.item(), -1.0 - 0.5 * 2 / math.sqrt(8)) and st_["step"] == 2
+
+
 def test_adam_first_step_is_lr_times_sign():
     # with bias correction, m_hat = g and v_hat = g^2, so the first step is lr * g / (|g| + eps)
     g = torch.tensor([3.0, -0.5, 1e-3], dtype=DT)
@@ -181,9 +199,23 @@ def test_optimizer_trajectory_matches_torch_200_steps(options, d_in, hidden, d_o
                   X, Y, 200, kw["maximize"])
 
 
+@settings(max_examples=10)
+@given(options=adagrad_options(), d_in=st.integers(1, 5), hidden=st.integers(1, 6), foreach=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_adagrad_trajectory_matches_torch(options, d_in, hidden, foreach, seed):
+    """Adagrad on its own (lr_decay, weight_decay, initial_accumulator_value, eps drawn), 200 steps."""
+    ours_cls, torch_cls, _, kw = options
+    ma, mb = _model(d_in, hidden, 2, seed), _model(d_in, hidden, 2, seed)
+    g = torch.Generator().manual_seed(seed)
+    X, Y = torch.randn(12, d_in, dtype=DT, generator=g), torch.randn(12, 2, dtype=DT, generator=g)
+    _trajectories(ma, ours_cls(ma.parameters(), foreach=foreach, **kw), mb, torch_cls(mb.parameters(), **kw),
+                  X, Y, 200, kw["maximize"])
+
+
 @pytest.mark.parametrize("ours_cls,torch_cls,kw", [
     (O.SGD, torch.optim.SGD, dict(lr=0.05, momentum=0.9, nesterov=True)),
     (O.RMSprop, torch.optim.RMSprop, dict(lr=0.01, momentum=0.5, centered=True)),
+    (O.Adagrad, torch.optim.Adagrad, dict(lr=0.05, lr_decay=0.01, initial_accumulator_value=0.1)),
     (O.Adam, torch.optim.Adam, dict(lr=0.01, amsgrad=True, weight_decay=0.01)),
     (O.AdamW, torch.optim.AdamW, dict(lr=0.01, weight_decay=0.1)),
 ])
@@ -200,6 +232,7 @@ def test_param_groups_and_frozen_params(ours_cls, torch_cls, kw, foreach):
 
 
 @pytest.mark.parametrize("cls,kw", [(O.SGD, dict(lr=0.05, momentum=0.9)), (O.RMSprop, dict(centered=True)),
+                                    (O.Adagrad, dict(lr_decay=0.1, weight_decay=0.01)),
                                     (O.Adam, dict(lr=0.01, amsgrad=True)), (O.AdamW, dict(lr=0.01))])
 def test_state_dict_round_trip_resumes_exactly(cls, kw):
     X, Y = torch.randn(8, 3, dtype=DT), torch.randn(8, 2, dtype=DT)
@@ -240,8 +273,8 @@ def test_closure_is_evaluated_and_returned():
 
 def test_defaults_match_torch():
     p = [torch.zeros(1, requires_grad=True)]
-    for ours, theirs in [(O.SGD, torch.optim.SGD), (O.RMSprop, torch.optim.RMSprop), (O.Adam, torch.optim.Adam),
-                         (O.AdamW, torch.optim.AdamW)]:
+    for ours, theirs in [(O.SGD, torch.optim.SGD), (O.Adagrad, torch.optim.Adagrad), (O.RMSprop, torch.optim.RMSprop),
+                         (O.Adam, torch.optim.Adam), (O.AdamW, torch.optim.AdamW)]:
         d_ours, d_theirs = ours(p).defaults, theirs(p).defaults
         for key, value in d_ours.items():
             if key != "foreach":
@@ -278,6 +311,12 @@ P = [torch.zeros(1, requires_grad=True)]
     (lambda: O.adamw_step(P[0], P[0], {}, eps=-1.0), r"adamw_step: eps must be >= 0"),
     (lambda: O.rmsprop_step(P[0], P[0], {}, alpha=-1.0), r"rmsprop_step: alpha must be >= 0"),
     (lambda: O.SGD(P, lr=float("nan")), r"SGD: lr must not be NaN"),
+    (lambda: O.Adagrad(P, lr=-0.1), r"Adagrad: lr must be >= 0, got -0.1"),
+    (lambda: O.Adagrad(P, lr_decay=-0.1), r"Adagrad: lr_decay must be >= 0"),
+    (lambda: O.Adagrad(P, weight_decay=-0.1), r"Adagrad: weight_decay must be >= 0"),
+    (lambda: O.Adagrad(P, initial_accumulator_value=-1.0), r"Adagrad: initial_accumulator_value must be >= 0"),
+    (lambda: O.Adagrad(P, eps=-1.0), r"Adagrad: eps must be >= 0"),
+    (lambda: O.adagrad_step(P[0], P[0], {}, lr_decay=-1.0), r"adagrad_step: lr_decay must be >= 0"),
 ])
 def test_invalid_arguments_raise_value_error(make, match):
     with pytest.raises(ValueError, match=match):
@@ -297,7 +336,8 @@ def test_torch_rejects_the_same_cases():
     """Our ValueErrors cover torch's: each case torch rejects, we reject too."""
     cases = [(torch.optim.SGD, O.SGD, dict(lr=-0.1)), (torch.optim.SGD, O.SGD, dict(lr=0.1, nesterov=True)),
              (torch.optim.Adam, O.Adam, dict(betas=(1.0, 0.9))), (torch.optim.Adam, O.Adam, dict(eps=-1.0)),
-             (torch.optim.RMSprop, O.RMSprop, dict(alpha=-1.0))]
+             (torch.optim.RMSprop, O.RMSprop, dict(alpha=-1.0)), (torch.optim.Adagrad, O.Adagrad, dict(lr_decay=-1.0)),
+             (torch.optim.Adagrad, O.Adagrad, dict(initial_accumulator_value=-1.0))]
     for theirs, ours, kw in cases:
         for cls in (theirs, ours):
             with pytest.raises(ValueError):
