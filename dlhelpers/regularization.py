@@ -1,17 +1,21 @@
-"""Regularization from scratch: dropout, L1/L2 penalties, (decoupled) weight decay, early stopping,
-label-smoothing cross-entropy and the expected calibration error.
+"""Regularization from scratch: dropout (element-wise and channel-wise), L1/L2 penalties, (decoupled) weight
+decay and parameter groups without decay, early stopping, label-smoothing cross-entropy, the expected
+calibration error and temperature scaling.
 
 ==============================================  =============================================
 here                                            PyTorch counterpart
 ==============================================  =============================================
 ``dropout`` / ``Dropout``                       ``F.dropout`` / ``nn.Dropout``
 ``dropout_with_mask``                           ``F.dropout`` given its Bernoulli mask
+``dropout2d`` / ``Dropout2d``                   ``F.dropout2d`` / ``nn.Dropout2d`` (channel dropout)
 ``l1_penalty`` / ``l2_penalty``                 (added to the loss by hand)
 ``adam_step(..., decoupled=False)``             ``torch.optim.Adam(weight_decay=...)``
 ``adam_step(..., decoupled=True)``              ``torch.optim.AdamW(weight_decay=...)``
+``param_groups_no_decay``                       (the usual recipe: no decay on biases and norm weights)
 ``EarlyStopping``                               (a ``dlhelpers.train.Callback``)
 ``cross_entropy`` / ``CrossEntropyLoss``        ``F.cross_entropy`` / ``nn.CrossEntropyLoss``
 ``expected_calibration_error``                  (no torch counterpart; checked by a direct loop)
+``fit_temperature``                             (no torch counterpart; checked against scipy.optimize)
 ==============================================  =============================================
 """
 
@@ -30,8 +34,9 @@ from dlhelpers.optim import adam_step as optim_adam_step
 from dlhelpers.train import Callback, TrainState
 
 __all__ = [
-    "dropout", "dropout_with_mask", "Dropout", "l1_penalty", "l2_penalty", "adam_step", "adamw_step",
-    "EarlyStopping", "cross_entropy", "CrossEntropyLoss", "calibration_bins", "expected_calibration_error",
+    "dropout", "dropout_with_mask", "Dropout", "dropout2d", "Dropout2d", "l1_penalty", "l2_penalty",
+    "param_groups_no_decay", "adam_step", "adamw_step", "EarlyStopping", "cross_entropy", "CrossEntropyLoss",
+    "calibration_bins", "expected_calibration_error", "temperature_nll", "fit_temperature",
 ]
 
 
@@ -106,6 +111,49 @@ class Dropout(nn.Module):
         return f"p={self.p}, inplace={self.inplace}"
 
 
+def dropout2d(input: torch.Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
+              generator: torch.Generator | None = None) -> torch.Tensor:
+    """Channel dropout (Tompson et al. 2015): zero whole feature maps, ``y[n, c] = x[n, c] * m[n, c] / (1 - p)``
+    with one ``m[n, c] ~ Bernoulli(1 - p)`` per sample and channel, shared by all H x W positions.
+
+    Neighbouring pixels of a feature map are strongly correlated, so element-wise dropout barely removes
+    information from a conv layer (the neighbours still carry it); dropping the whole map does.
+    The (N, C, 1, 1) mask is drawn as PyTorch does on the CPU, so with the same seed the output is
+    bit-identical to ``F.dropout2d``. Input must be 4-D (N, C, H, W): torch reads a 3-D input as
+    (N, C, L) (deprecated, with a warning), which we do not copy.
+    PyTorch counterpart: ``torch.nn.functional.dropout2d(input, p, training, inplace)``.
+    """
+    fn = "dropout2d"
+    check_tensor(input, "input", fn)
+    p = _check_p(p, fn)
+    if input.dim() != 4:
+        raise ValueError(f"{fn}: expected a 4-D input (N, C, H, W), got {input.dim()}-D with shape "
+                         f"{tuple(input.shape)}")
+    if not training or p == 0.0 or input.numel() == 0:
+        return input
+    if p == 1.0:
+        zero = torch.zeros((), dtype=input.dtype, device=input.device)
+        return input.mul_(zero) if inplace else input * zero
+    mask = input.new_empty((input.shape[0], input.shape[1], 1, 1)).bernoulli_(1.0 - p, generator=generator)
+    scale = mask.div_(1.0 - p)
+    return input.mul_(scale) if inplace else input * scale
+
+
+class Dropout2d(nn.Module):
+    """Module form of :func:`dropout2d`. PyTorch counterpart: ``torch.nn.Dropout2d(p, inplace)``."""
+
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
+        super().__init__()
+        self.p = _check_p(p, "Dropout2d")
+        self.inplace = inplace
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return dropout2d(input, self.p, self.training, self.inplace)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inplace={self.inplace}"
+
+
 # --------------------------------------------------------------------------- L1 / L2 penalties
 def _as_params(params: torch.Tensor | Iterable[torch.Tensor], fn: str) -> list[torch.Tensor]:
     if isinstance(params, nn.Module):
@@ -134,6 +182,33 @@ def l2_penalty(params: torch.Tensor | Iterable[torch.Tensor]) -> torch.Tensor:
     which is exactly what ``torch.optim.SGD(..., weight_decay=lambda)`` does.
     """
     return sum(t.pow(2).sum() for t in _as_params(params, "l2_penalty"))
+
+
+NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm)
+
+
+def param_groups_no_decay(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Two optimizer param groups: weights with ``weight_decay``, and biases plus every parameter of a
+    normalization layer (BatchNorm, LayerNorm, GroupNorm, InstanceNorm) with ``weight_decay = 0``.
+
+    Decay pulls a parameter towards 0. For a weight matrix that is a useful prior (small, smooth
+    functions); a bias or a norm layer's scale/shift only sets an offset or a scale, shrinking it does not
+    make the function simpler (a BatchNorm scale driven to 0 kills the channel), and a norm layer makes
+    the preceding weights scale-invariant anyway. Used as ``AdamW(param_groups_no_decay(model, 0.05), lr)``
+    (the BERT / timm / nanoGPT recipe). Parameters with ``requires_grad=False`` are left out.
+    """
+    wd = float(weight_decay)
+    if wd < 0:
+        raise ValueError(f"param_groups_no_decay: weight_decay must be >= 0, got {weight_decay!r}")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"param_groups_no_decay: model must be an nn.Module, got {type(model).__name__}")
+    decay, no_decay = [], []
+    for module in model.modules():
+        for name, param in module.named_parameters(recurse=False):
+            if not param.requires_grad:
+                continue
+            (no_decay if isinstance(module, NORM_LAYERS) or name.endswith("bias") else decay).append(param)
+    return [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
 
 
 # --------------------------------------------------------------------------- Adam vs AdamW
@@ -406,3 +481,64 @@ def expected_calibration_error(probs: torch.Tensor, target: torch.Tensor, n_bins
     if n == 0:
         raise ValueError("expected_calibration_error: probs must contain at least one row, got 0")
     return (bins["count"] / n * (bins["accuracy"] - bins["confidence"]).abs()).sum()
+
+
+
+# --------------------------------------------------------------------------- temperature scaling
+def _check_logits_target(logits: torch.Tensor, target: torch.Tensor, fn: str) -> None:
+    check_tensor(logits, "logits", fn)
+    check_tensor(target, "target", fn)
+    if logits.dim() != 2 or logits.shape[0] == 0:
+        raise ValueError(f"{fn}: logits must be 2-D (N, C) with N >= 1, got shape {tuple(logits.shape)}")
+    if target.shape != logits.shape[:1] or target.is_floating_point():
+        raise ValueError(f"{fn}: target must be class indices of shape ({logits.shape[0]},), got "
+                         f"{target.dtype} of shape {tuple(target.shape)}")
+
+
+def temperature_nll(logits: torch.Tensor, target: torch.Tensor, temperature: float | torch.Tensor
+                    ) -> torch.Tensor:
+    """Mean negative log-likelihood of ``softmax(logits / T)``: ``F.cross_entropy(logits / T, target)``."""
+    _check_logits_target(logits, target, "temperature_nll")
+    return cross_entropy(logits / temperature, target)
+
+
+@torch.no_grad()
+def fit_temperature(logits: torch.Tensor, target: torch.Tensor, *, max_iter: int = 100, tol: float = 1e-12
+                    ) -> float:
+    """Temperature scaling (Guo et al. 2017): the ``T > 0`` minimising the validation NLL of
+    ``softmax(logits / T)``. One parameter, so it cannot change which class is predicted (accuracy is
+    unchanged), only how confident the model is; fit it on a held-out set, never the test set.
+
+    In ``b = 1 / T`` the NLL  ``f(b) = mean_n [logsumexp_c(b z_nc) - b z_ny]``  is convex, with
+
+        f'(b)  = mean_n (E_p[z_n] - z_ny),       f''(b) = mean_n Var_p[z_n] >= 0      (p = softmax(b z_n)),
+
+    so Newton's method ``b <- b - f'(b) / f''(b)`` (halved until the NLL decreases, kept in
+    [1e-4, 1e4]) finds the global minimum in a handful of steps. Returns ``T = 1 / b``.
+    No torch counterpart; tested against ``scipy.optimize.minimize_scalar``.
+    """
+    fn = "fit_temperature"
+    _check_logits_target(logits, target, fn)
+    z = logits.to(torch.float64)
+    zy = z.gather(1, target.view(-1, 1)).squeeze(1)
+
+    def nll(b: float) -> float:
+        return float((torch.logsumexp(b * z, dim=1) - b * zy).mean())
+
+    b, f = 1.0, nll(1.0)
+    for _ in range(max_iter):
+        prob = torch.softmax(b * z, dim=1)
+        mean_z = (prob * z).sum(1)
+        grad = float((mean_z - zy).mean())
+        hess = float((prob * (z - mean_z[:, None]) ** 2).sum(1).mean())
+        step = grad / hess if hess > 0 else math.copysign(b, grad)
+        new_b = min(max(b - step, 1e-4), 1e4)
+        new_f = nll(new_b)
+        while new_f > f and abs(new_b - b) > 1e-15:  # backtrack: halve the step until the NLL decreases
+            new_b = (new_b + b) / 2
+            new_f = nll(new_b)
+        if abs(new_b - b) <= tol * max(1.0, b):
+            b = new_b
+            break
+        b, f = new_b, new_f
+    return 1.0 / b

@@ -1,5 +1,6 @@
-"""dlhelpers.regularization against PyTorch: dropout, penalties, (decoupled) weight decay, early stopping,
-label-smoothing cross-entropy and the expected calibration error. Float64, forward and backward."""
+"""dlhelpers.regularization against PyTorch: dropout and channel dropout, penalties, (decoupled) weight decay and
+no-decay parameter groups, early stopping, label-smoothing cross-entropy, the expected calibration error and
+temperature scaling (against scipy). Float64, forward and backward."""
 
 import math
 
@@ -15,16 +16,21 @@ from dlhelpers.data import make_loader
 from dlhelpers.regularization import (
     CrossEntropyLoss,
     Dropout,
+    Dropout2d,
     EarlyStopping,
     adam_step,
     adamw_step,
     calibration_bins,
     cross_entropy,
     dropout,
+    dropout2d,
     dropout_with_mask,
     expected_calibration_error,
+    fit_temperature,
     l1_penalty,
     l2_penalty,
+    param_groups_no_decay,
+    temperature_nll,
 )
 from dlhelpers.train import Callback, fit
 
@@ -433,3 +439,166 @@ def test_ece_errors():
         expected_calibration_error(p * 3, t)
     with pytest.raises(ValueError, match=r"expected_calibration_error: probs must contain at least one row"):
         expected_calibration_error(torch.zeros(0, 2), torch.zeros(0, dtype=torch.long))
+
+
+# --------------------------------------------------------------------------- channel dropout
+shapes4 = st.tuples(st.integers(1, 4), st.integers(1, 6), st.integers(1, 5), st.integers(1, 5))
+
+
+@given(shape=shapes4, p=st.floats(0.0, 1.0), seed=st.integers(0, 2**16), inplace=st.booleans())
+def test_dropout2d_same_seed_is_bit_identical_forward_backward(shape, p, seed, inplace):
+    x = nonzero(shape, seed)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    torch.manual_seed(seed)
+    ya = dropout2d(xa * 1.0, p, inplace=inplace)  # * 1.0: in-place needs a non-leaf
+    torch.manual_seed(seed)
+    yb = F.dropout2d(xb * 1.0, p, inplace=inplace)
+    assert torch.equal(ya, yb)
+    w = torch.randn(shape, dtype=D)
+    (ga,), (gb,) = torch.autograd.grad((ya * w).sum(), xa), torch.autograd.grad((yb * w).sum(), xb)
+    assert torch.equal(ga, gb)
+    # whole channels: each (n, c) map is either all zero or x / (1 - p)
+    for n in range(shape[0]):
+        for c in range(shape[1]):
+            kept = ya[n, c].detach()
+            assert torch.equal(kept, torch.zeros_like(kept)) or (p < 1 and torch.allclose(kept, x[n, c] / (1 - p)))
+
+
+def test_dropout2d_generator_module_and_eval():
+    x = torch.randn(8, 16, 3, 3, dtype=D)
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    assert torch.equal(dropout2d(x, 0.3, generator=g1), dropout2d(x, 0.3, generator=g2))
+    m, ref = Dropout2d(0.4), nn.Dropout2d(0.4)
+    torch.manual_seed(1)
+    a = m(x)
+    torch.manual_seed(1)
+    assert torch.equal(a, ref(x))
+    assert repr(m) == "Dropout2d(p=0.4, inplace=False)"
+    m.eval()
+    assert m(x) is x
+    assert dropout2d(x, 1.0).abs().sum() == 0
+    zeros = (dropout2d(torch.ones(200, 50, 2, 2, dtype=D), 0.3) == 0).all(-1).all(-1).double().mean()
+    assert abs(zeros.item() - 0.3) < 0.02  # 10,000 channels: the drop rate is p
+
+
+@pytest.mark.parametrize("call,exc,match", [
+    (lambda: dropout2d(torch.ones(2, 3, 4)), ValueError, r"dropout2d: expected a 4-D input \(N, C, H, W\), got 3-D"),
+    (lambda: dropout2d(torch.ones(1, 1, 2, 2), 1.5), ValueError, r"dropout2d: dropout probability p must be in"),
+    (lambda: dropout2d([1.0]), TypeError, r"dropout2d: input must be a torch.Tensor, got list"),
+    (lambda: Dropout2d("0.5"), TypeError, r"Dropout2d: p must be a float in \[0, 1\], got str"),
+])
+def test_dropout2d_errors(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+# --------------------------------------------------------------------------- no decay on biases and norms
+def _net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(16, 8),
+                         nn.LayerNorm(8), nn.Linear(8, 3, bias=False)).to(D)
+
+
+def test_param_groups_no_decay_splits_weights_from_biases_and_norms():
+    net = _net()
+    decay, no_decay = param_groups_no_decay(net, 0.1)
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    ids = lambda ps: {id(p) for p in ps}  # noqa: E731
+    assert ids(decay["params"]) == ids([net[0].weight, net[4].weight, net[6].weight])
+    assert ids(no_decay["params"]) == ids([net[0].bias, net[1].weight, net[1].bias, net[4].bias, net[5].weight,
+                                           net[5].bias])
+    net[0].bias.requires_grad_(False)
+    assert id(net[0].bias) not in ids(param_groups_no_decay(net, 0.1)[1]["params"])
+
+
+@given(wd=st.floats(1e-3, 0.5), lr=st.floats(1e-3, 0.1), seed=st.integers(0, 2**16))
+@settings(max_examples=10)
+def test_param_groups_no_decay_with_adamw_equals_torch_and_spares_biases(wd, lr, seed):
+    """Zero gradients: AdamW only decays, so the decayed group shrinks by (1 - lr wd)^t and the rest is unchanged;
+    the same groups given to torch.optim.AdamW give the same parameters."""
+    nets = [_net(), _net()]
+    opts = [torch.optim.AdamW(param_groups_no_decay(nets[0], wd), lr=lr),
+            torch.optim.AdamW([{"params": [p for n, p in nets[1].named_parameters() if n in
+                                           ("0.weight", "4.weight", "6.weight")], "weight_decay": wd},
+                               {"params": [p for n, p in nets[1].named_parameters() if n not in
+                                           ("0.weight", "4.weight", "6.weight")], "weight_decay": 0.0}], lr=lr)]
+    before = {n: p.detach().clone() for n, p in nets[0].named_parameters()}
+    for _ in range(5):
+        for net, opt in zip(nets, opts):
+            for p in net.parameters():
+                p.grad = torch.zeros_like(p)
+            opt.step()
+    for (n, a), b in zip(nets[0].named_parameters(), nets[1].parameters()):
+        assert_close(a, b, rtol=0, atol=0)
+        want = before[n] * (1 - lr * wd) ** 5 if n in ("0.weight", "4.weight", "6.weight") else before[n]
+        assert_close(a.detach(), want, rtol=1e-12, atol=1e-15)
+
+
+def test_param_groups_no_decay_errors():
+    with pytest.raises(ValueError, match=r"param_groups_no_decay: weight_decay must be >= 0, got -1"):
+        param_groups_no_decay(_net(), -1)
+    with pytest.raises(TypeError, match=r"param_groups_no_decay: model must be an nn.Module, got list"):
+        param_groups_no_decay([torch.zeros(1)], 0.1)
+
+
+# --------------------------------------------------------------------------- temperature scaling
+@given(n=st.integers(5, 100), c=st.integers(2, 10), scale=st.floats(0.2, 8.0), noise=st.floats(0.3, 3.0),
+       seed=st.integers(0, 2**16))
+@settings(max_examples=15)
+def test_fit_temperature_matches_scipy(n, c, scale, noise, seed):
+    """The NLL minimiser found by Newton in 1/T equals scipy's bounded scalar minimiser in log T."""
+    from scipy.optimize import minimize_scalar
+
+    g = torch.Generator().manual_seed(seed)
+    target = torch.randint(0, c, (n,), generator=g)
+    logits = scale * (F.one_hot(target, c).to(D) + noise * torch.randn(n, c, dtype=D, generator=g))
+    # one mistake makes the NLL blow up as T -> 0, so the optimum is finite (all right: it is at T -> 0)
+    assume(bool((logits.argmax(1) != target).any()))
+    T = fit_temperature(logits, target)
+    ref = minimize_scalar(lambda u: float(temperature_nll(logits, target, math.exp(u))), bounds=(-9.2, 9.2),
+                          method="bounded", options={"xatol": 1e-10})
+    T_ref = math.exp(ref.x)
+    nll, nll_ref = float(temperature_nll(logits, target, T)), float(temperature_nll(logits, target, T_ref))
+    assert nll <= nll_ref + 1e-10
+    assert math.isclose(T, T_ref, rel_tol=1e-4)
+    # at the optimum the derivative of the NLL in T vanishes (autograd as an independent check)
+    t = torch.tensor(T, dtype=D, requires_grad=True)
+    (dt,) = torch.autograd.grad(F.cross_entropy(logits / t, target), t)
+    assert abs(dt.item()) * T < 1e-6
+
+
+def test_temperature_nll_is_cross_entropy_of_scaled_logits_forward_backward():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(20, 4, dtype=D, generator=g, requires_grad=True)
+    target = torch.randint(0, 4, (20,), generator=g)
+    t = torch.tensor(1.7, dtype=D, requires_grad=True)
+    ours, theirs = temperature_nll(logits, target, t), F.cross_entropy(logits / t, target)
+    assert_close(ours, theirs)
+    for a, b in zip(torch.autograd.grad(ours, (logits, t)), torch.autograd.grad(theirs, (logits, t))):
+        assert_close(a, b)
+
+
+def test_fit_temperature_cools_an_overconfident_model_and_keeps_accuracy():
+    g = torch.Generator().manual_seed(0)
+    target = torch.randint(0, 5, (500,), generator=g)
+    logits = 10 * (F.one_hot(target, 5).to(D) + 1.2 * torch.randn(500, 5, dtype=D, generator=g))
+    T = fit_temperature(logits, target)
+    assert T > 1  # over-confident: soften
+    before = expected_calibration_error(logits.softmax(1), target)
+    after = expected_calibration_error((logits / T).softmax(1), target)
+    assert after < before
+    assert torch.equal((logits / T).argmax(1), logits.argmax(1))
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: fit_temperature(torch.zeros(4), torch.zeros(4, dtype=torch.long)),
+     r"fit_temperature: logits must be 2-D \(N, C\) with N >= 1, got shape \(4,\)"),
+    (lambda: fit_temperature(torch.zeros(4, 3), torch.zeros(3, dtype=torch.long)),
+     r"fit_temperature: target must be class indices of shape \(4,\)"),
+    (lambda: fit_temperature(torch.zeros(4, 3), torch.zeros(4)), r"target must be class indices"),
+    (lambda: temperature_nll(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long), 1.0),
+     r"temperature_nll: logits must be 2-D"),
+])
+def test_temperature_errors(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
