@@ -1,11 +1,13 @@
 # The course's commands. Every target sets up .venv first if requirements changed (stamp file).
-#   make lab        JupyterLab on notebooks/
+#   make lab        JupyterLab on notebooks/ (JUPYTER_PORT, JUPYTER_TOKEN, JUPYTER_IP, LAB_ARGS: see README)
 #   make test       unit tests + every notebook under nbval (strict: stored outputs compared)
 #   make execute NB=notebooks/00_Core_Building_Blocks/01_convolution.ipynb   re-execute one notebook in place
 #   make execute-all                                                        re-execute every notebook
 #   make bench      speed ratios against the PyTorch reference
 #   make lint       ruff over dlhelpers, tests, benchmarks, tools and notebooks
 #   make interview  build/INTERVIEW.md: every notebook's interview questions in one revision sheet
+#   make cards      build/interview.apkg: the same questions as an Anki deck
+#   make test-browser  every notebook with an explorer, run in headless JupyterLab + Chromium (screenshots in build/browser/)
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -19,7 +21,16 @@ RUN_ENV := DLHELPERS_DEVICE=cpu DLHELPERS_PROGRESS=0 OMP_NUM_THREADS=1 MKL_NUM_T
            PYTHONHASHSEED=0 TQDM_DISABLE=1 PYDEVD_DISABLE_FILE_VALIDATION=1
 NBVAL_FLAGS := --nbval --nbval-current-env --nbval-sanitize-with .nbval_sanitize.cfg --nbval-cell-timeout 300
 
-.PHONY: setup lab test test-unit test-notebooks execute execute-all bench lint interview clean
+# JupyterLab: the project's settings (no news pop-up, no update check) as defaults under the user's own settings.
+# On a remote machine: make lab JUPYTER_PORT=8899 LAB_ARGS=--no-browser (token from the environment, not argv).
+JUPYTER_PORT ?=
+JUPYTER_IP ?= localhost
+LAB_ARGS ?=
+LAB_FLAGS := --LabApp.app_settings_dir=$(CURDIR)/jupyter-config/lab/settings --ServerApp.ip=$(JUPYTER_IP) \
+             $(if $(JUPYTER_PORT),--ServerApp.port=$(JUPYTER_PORT) --ServerApp.port_retries=0,) \
+             $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: setup lab test test-unit test-notebooks test-browser execute execute-all bench lint interview cards clean
 
 setup: $(STAMP)
 
@@ -34,7 +45,7 @@ $(STAMP): requirements.txt requirements-nodeps.txt
 	@touch $@
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root,)
+	$(BIN)/jupyter lab notebooks/ $(LAB_FLAGS) $(LAB_ARGS)
 
 test: $(STAMP)
 	$(RUN_ENV) HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -n $(JOBS) --dist loadfile $(NBVAL_FLAGS) tests notebooks
@@ -44,6 +55,9 @@ test-unit: $(STAMP)
 
 test-notebooks: $(STAMP)
 	$(RUN_ENV) $(BIN)/python -m pytest -n $(JOBS) --dist loadfile $(NBVAL_FLAGS) notebooks
+
+test-browser: $(STAMP)
+	$(BIN)/python tools/browser_test.py
 
 execute: $(STAMP)
 	@test -n "$(NB)" || (echo "usage: make execute NB=path/to/notebook.ipynb" && exit 2)
@@ -62,6 +76,9 @@ interview: $(STAMP)
 	@mkdir -p build
 	$(BIN)/python tools/interview_sheet.py > build/INTERVIEW.md
 	@echo "wrote build/INTERVIEW.md"
+
+cards: $(STAMP)
+	$(BIN)/python tools/anki_cards.py build/interview.apkg
 
 clean:
 	rm -rf $(VENV) data/cache
