@@ -15,10 +15,12 @@ How the graph is found:
    and output shapes and turns a failing node into a :class:`ShapeError` naming the node, its module and
    the shapes involved.
 2. **Forward hooks** (``method="hooks"``): when fx cannot trace the model (data-dependent control flow such
-   as ``if x.dim() == 3``, which ``nn.TransformerEncoderLayer`` has), ``method="auto"`` falls back to
-   forward hooks on the leaf modules and *says so*: ``ShapeTrace.method == "hooks"`` and
-   ``ShapeTrace.fallback_reason`` holds the fx error; the printed table starts with that line. Hooks see
-   modules only: functional operations between them are not rows (and not counted).
+   as ``if x.dim() == 3``, which ``nn.TransformerEncoderLayer`` has, or an ``isinstance(x, torch.Tensor)``
+   check, which the from-scratch blocks of ``dlhelpers.blocks`` have), ``method="auto"`` falls back to
+   forward hooks on the leaf modules (modules without children, and attention modules) and *says so*:
+   ``ShapeTrace.method == "hooks"`` and ``ShapeTrace.fallback_reason`` holds the fx error; the printed
+   table starts with that line. Hooks see modules only: functional operations between them are not rows
+   (and not counted).
 
 FLOPs follow ``torch.utils.flop_counter.FlopCounterMode``'s convention: only matrix multiplies and
 convolutions count, a multiply-add is **2 FLOPs**, biases, norms, activations and pooling are free;
@@ -30,6 +32,10 @@ convolutions count, a multiply-add is **2 FLOPs**, biases, norms, activations an
 * ``matmul`` / ``mm`` / ``bmm`` / ``@``: ``2 * prod(batch) * m * k * n``
 * ``scaled_dot_product_attention``: ``2 * prod(batch) * L * S * (E + E_v)``
 * ``MultiheadAttention``: its four projections plus ``QK^T`` and ``AV``.
+
+From-scratch modules that *look like* these (a 4-D ``weight`` with ``stride`` and ``groups``; ``in_features``
+and ``out_features`` with a 2-D ``weight``; ``embed_dim``, ``num_heads``, ``in_proj_weight``) are counted the
+same way, so ``dlhelpers.blocks`` and ``dlhelpers.attention`` get FLOPs too.
 
 PyTorch counterparts: output shapes and parameter counts equal ``torchinfo.summary``'s (per module call),
 the total FLOPs equal ``FlopCounterMode().get_total_flops()`` -- checked on torchvision architectures in
@@ -95,6 +101,7 @@ class ShapeTrace:
     input_shape: Shape
     fallback_reason: str | None = None
     graph_module: fx.GraphModule | None = field(default=None, repr=False)
+    outputs: tuple[Shape, ...] = ()
 
     def __iter__(self) -> Iterator[NodeInfo]:
         return iter(self.nodes)
@@ -124,7 +131,9 @@ class ShapeTrace:
 
     @property
     def output_shape(self) -> Shape | None:
-        """Shape of the model's (first) output: the last row that returned a tensor."""
+        """Shape of the model's (first) output tensor."""
+        if self.outputs:
+            return self.outputs[0]
         return next((n.output_shape for n in reversed(self.nodes) if n.output_shapes), None)
 
     def header(self) -> str:
@@ -211,6 +220,30 @@ def _mha_flops(m: nn.MultiheadAttention, q: Shape, k: Shape, v: Shape) -> int:
 _MATMUL_NAMES = {"matmul", "mm", "bmm", "__matmul__"}
 
 
+def _weight_dim(m: nn.Module) -> int:
+    w = getattr(m, "weight", None)
+    return w.dim() if isinstance(w, torch.Tensor) else -1
+
+
+def _is_conv_like(m: nn.Module) -> bool:
+    """``nn.Conv*d``, or a from-scratch module that looks like one (weight ``[C_out, C_in/g, *k]``, stride, groups)."""
+    if isinstance(m, nn.modules.conv._ConvNd):
+        return not isinstance(m, nn.modules.conv._ConvTransposeNd)
+    return _weight_dim(m) >= 3 and hasattr(m, "stride") and hasattr(m, "groups")
+
+
+def _is_linear_like(m: nn.Module) -> bool:
+    """``nn.Linear``, or a module with ``in_features``, ``out_features`` and a 2-D weight."""
+    return isinstance(m, nn.Linear) or (_weight_dim(m) == 2 and hasattr(m, "in_features")
+                                        and hasattr(m, "out_features"))
+
+
+def _is_mha_like(m: nn.Module) -> bool:
+    """``nn.MultiheadAttention``, or a module with its attributes (embed_dim, num_heads, in_proj_weight)."""
+    return isinstance(m, nn.MultiheadAttention) or all(hasattr(m, a) for a in ("embed_dim", "num_heads",
+                                                                                "in_proj_weight", "batch_first"))
+
+
 def count_flops(kind: str, target: Any, module: nn.Module | None, in_shapes: Sequence[Shape | None],
                 out_shapes: Sequence[Shape]) -> int:
     """FLOPs of one operation (2 per multiply-add; 0 for operations FlopCounterMode does not count).
@@ -223,11 +256,11 @@ def count_flops(kind: str, target: Any, module: nn.Module | None, in_shapes: Seq
         x = in_shapes[0] if in_shapes else None
         if isinstance(module, nn.modules.conv._ConvTransposeNd) and x is not None:
             return _conv_transpose_flops(x, tuple(module.weight.shape))
-        if isinstance(module, nn.modules.conv._ConvNd) and out is not None:
+        if _is_conv_like(module) and out is not None:
             return _conv_flops(out, tuple(module.weight.shape))
-        if isinstance(module, nn.Linear) and x is not None:
+        if _is_linear_like(module) and x is not None:
             return 2 * _prod(x[:-1]) * module.in_features * module.out_features
-        if isinstance(module, nn.MultiheadAttention) and len(in_shapes) >= 3 and None not in in_shapes[:3]:
+        if _is_mha_like(module) and len(in_shapes) >= 3 and None not in in_shapes[:3]:
             return _mha_flops(module, *in_shapes[:3])
         return 0
     name = target if isinstance(target, str) else getattr(target, "__name__", "")
@@ -356,7 +389,7 @@ def _hook_leaves(model: nn.Module) -> list[tuple[str, nn.Module]]:
     tracer = _LeafTracer()
     leaves = []
     for name, m in model.named_modules():
-        if tracer.is_leaf_module(m, name) or next(m.children(), None) is None:
+        if tracer.is_leaf_module(m, name) or next(m.children(), None) is None or _is_mha_like(m):
             if not any(name.startswith(leaf + ".") for leaf, _ in leaves):
                 leaves.append((name or type(m).__name__, m))
     return leaves
@@ -391,7 +424,7 @@ def _trace_hooks(model: nn.Module, x: torch.Tensor, reason: str) -> ShapeTrace:
         handles.append(m.register_forward_pre_hook(pre))
         handles.append(m.register_forward_hook(post))
     try:
-        model(x)
+        result = model(x)
     except Exception as err:  # noqa: BLE001 -- re-raised with the module named
         name, m, shapes = stack[-1] if stack else (type(model).__name__, model, (tuple(x.shape),))
         hint = _expectation(m, "", shapes)
@@ -401,7 +434,7 @@ def _trace_hooks(model: nn.Module, x: torch.Tensor, reason: str) -> ShapeTrace:
     finally:
         for h in handles:
             h.remove()
-    return ShapeTrace(rows, "hooks", tuple(x.shape), reason)
+    return ShapeTrace(rows, "hooks", tuple(x.shape), reason, None, _tensor_shapes(result))
 
 
 # --------------------------------------------------------------------------- entry point
@@ -470,6 +503,6 @@ def trace_shapes(model: nn.Module, input_size: Sequence[int] | torch.Tensor, *, 
                             f"use method='hooks' or 'auto'") from err
         return _with_eval(model, lambda: _trace_hooks(model, x, reason))
     recorder = _ShapeRecorder(gm)
-    _with_eval(gm, lambda: recorder.run(x))
-    return ShapeTrace(recorder.rows, "fx", tuple(x.shape), None, gm)
+    result = _with_eval(gm, lambda: recorder.run(x))
+    return ShapeTrace(recorder.rows, "fx", tuple(x.shape), None, gm, _tensor_shapes(result))
 

@@ -133,6 +133,26 @@ def test_hook_fallback_is_announced_and_counts_like_the_references():
     assert forced.total_params == 11689512
 
 
+@pytest.mark.parametrize("block", ["BasicBlock", "Bottleneck", "InceptionA", "DenseBlock", "TransformerEncoderLayer"])
+def test_chapter07_scratch_blocks_fall_back_to_hooks_and_still_count(block):
+    """dlhelpers.blocks / attention check isinstance(x, Tensor), which fx's Proxy fails: hooks, said so."""
+    from dlhelpers import attention, blocks
+
+    torch.manual_seed(0)
+    model, shape = {"BasicBlock": (lambda: blocks.BasicBlock(16, 32, stride=2), (2, 16, 16, 16)),
+                    "Bottleneck": (lambda: blocks.Bottleneck(16, 8), (2, 16, 8, 8)),
+                    "InceptionA": (lambda: blocks.InceptionA(16, 8), (1, 16, 12, 12)),
+                    "DenseBlock": (lambda: blocks.DenseBlock(3, 8, 4, 4), (1, 8, 8, 8)),
+                    "TransformerEncoderLayer": (lambda: attention.TransformerEncoderLayer(16, 2, 32, batch_first=True),
+                                                (2, 6, 16))}[block]
+    model = model()
+    trace = trace_shapes(model, shape)
+    assert trace.method == "hooks" and "got Proxy" in trace.fallback_reason
+    assert trace.total_flops == reference_flops(model, torch.zeros(shape)) > 0
+    assert trace.total_params == sum(p.numel() for p in model.parameters())
+    assert trace.output_shape == tuple(model(torch.zeros(shape)).shape)
+
+
 def test_training_flags_restored_and_meta_device():
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Dropout())
     model.train()
