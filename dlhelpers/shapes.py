@@ -136,6 +136,16 @@ class ShapeTrace:
             return self.outputs[0]
         return next((n.output_shape for n in reversed(self.nodes) if n.output_shapes), None)
 
+    def spatial_profile(self) -> list[tuple[str, int, tuple[int, ...]]]:
+        """``(node, channels, spatial size)`` after every module call whose output keeps the input's rank.
+
+        The data behind a "resolution and channels through the network" plot: conv/pool/norm layers of a
+        CNN, in execution order, with ``[N, C, *spatial]`` outputs.
+        """
+        rank = len(self.input_shape)
+        return [(n.name, n.output_shape[1], tuple(n.output_shape[2:])) for n in self.nodes
+                if n.op in ("call_module", "hook") and n.output_shape is not None and len(n.output_shape) == rank]
+
     def header(self) -> str:
         how = "torch.fx symbolic_trace + shape propagation" if self.method == "fx" else \
             f"forward hooks on leaf modules (torch.fx could not trace the model: {self.fallback_reason})"

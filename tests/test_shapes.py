@@ -173,6 +173,7 @@ def test_table_and_frame():
     assert trace.total_flops == 2 * 2 * 36 * 9 + 2 * 72 * 3 and trace.total_macs == trace.total_flops // 2
     assert list(trace.to_frame(modules_only=True)["op"]) == ["Conv2d", "Flatten", "Linear"]
     assert "more rows" in trace.format(max_rows=2)
+    assert trace.spatial_profile() == [("_0", 2, (6, 6))]
     assert trace[1].macs == trace[1].flops // 2 and trace["_2"].params == 219
     assert count_flops("function", "matmul", None, [(3,), (3,)], [()]) == 6
     assert count_flops("function", "relu", None, [(3, 4)], [(3, 4)]) == 0
