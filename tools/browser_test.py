@@ -34,6 +34,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -224,9 +225,11 @@ class Lab:
             body = r.read()
         return json.loads(body) if body else {}
 
-    def shutdown_kernels(self) -> None:
+    def shutdown_kernels(self, path: str) -> None:
+        """Shut down the kernel sessions of the notebook at ``path`` (relative to the server root)."""
         for s in self.api("GET", "/api/sessions"):
-            self.api("DELETE", f"/api/sessions/{s['id']}")
+            if s.get("path") == path:
+                self.api("DELETE", f"/api/sessions/{s['id']}")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -267,13 +270,23 @@ class NotebookRun:
 
     def log(self, message: str) -> None:
         if VERBOSE:
-            print(f"  {time.monotonic() - self.t0:6.1f} s  {message}", flush=True)
+            print(f"  {time.monotonic() - self.t0:6.1f} s  {self.nb.stem}: {message}", flush=True)
 
     def js(self, script: str, *args: Any) -> Any:
         return self.driver.execute_script(script, *args)
 
     def state(self) -> dict[str, Any] | None:
         return self.js(NOTEBOOK_STATE_JS)
+
+    def accept_dialogs(self) -> bool:
+        """Accept a dialog in the way (e.g. "Select Kernel": the notebook's own kernel is the default)."""
+        buttons = self.driver.find_elements("css selector", ".jp-Dialog .jp-mod-accept")
+        for b in buttons:
+            try:
+                b.click()
+            except Exception:  # noqa: BLE001 - the dialog may close by itself
+                pass
+        return False
 
     def idle(self) -> bool:
         s = self.state()
@@ -293,8 +306,10 @@ class NotebookRun:
         return self.result
 
     def open_and_run_all(self) -> None:
-        self.driver.get(f"{self.lab.url}/lab/tree/{self.rel}?token={self.lab.token}")
-        wait_for(self.idle, 90, "the notebook to open with an idle kernel")
+        # a workspace of its own, reset: JupyterLab must not restore (and start kernels for) earlier notebooks
+        workspace = re.sub(r"[^A-Za-z0-9]+", "-", self.rel)
+        self.driver.get(f"{self.lab.url}/lab/workspaces/{workspace}/tree/{self.rel}?reset&token={self.lab.token}")
+        wait_for(lambda: self.accept_dialogs() or self.idle(), 90, "the notebook to open with an idle kernel")
         self.log("opened, kernel idle")
         self.js("window.jupyterapp.commands.execute('notebook:run-all-cells');")
         n_code = sum(c["type"] == "code" for c in self.state()["cells"])
@@ -351,14 +366,15 @@ class NotebookRun:
                 grace: float = 15) -> dict[str, Any]:
         """Wait until the kernel is idle and the output area stopped changing, then snapshot it.
 
-        Rendering lags the kernel (an image is decoded after its message arrived), so the area must be unchanged
-        for a second, and an area with fewer than ``expect_images`` drawn images gets ``grace`` more seconds.
+        An area that does not change gets ``grace`` seconds to change; rendering lags the kernel (an image is
+        decoded after its message arrived), so the area must then be unchanged for a second, and an area with
+        fewer than ``expect_images`` drawn images gets ``grace`` more seconds.
         """
         t0 = time.monotonic()
-        while time.monotonic() - t0 < 3:  # give the change time to reach the kernel
-            if signature(self.snapshot(box)) != signature(before) or not self.idle():
+        while time.monotonic() - t0 < grace:  # the change reaches the kernel and comes back: allow for a busy CPU
+            if signature(self.snapshot(box)) != signature(before):
                 break
-            time.sleep(0.1)
+            time.sleep(0.2)
         wait_for(self.idle, timeout, "the kernel to finish the explorer update")
         t_idle = time.monotonic()
         last, stable_since = self.snapshot(box), time.monotonic()
@@ -377,7 +393,7 @@ class NotebookRun:
     def exercise_explorers(self) -> None:
         from selenium.webdriver.common.by import By
 
-        boxes = wait_for(lambda: self.driver.find_elements(By.CSS_SELECTOR, ".widget-interact"), 30,
+        boxes = wait_for(lambda: self.driver.find_elements(By.CSS_SELECTOR, ".widget-interact"), 60,
                          "the explorer widget to render")
         for n, box in enumerate(boxes):
             self.js("arguments[0].scrollIntoView({block: 'start'});", box)
@@ -421,7 +437,7 @@ class NotebookRun:
         handle.send_keys(Keys.ARROW_LEFT if at_max else Keys.ARROW_RIGHT)
         self.log(f"slider {name!r} key sent")
         try:
-            wait_for(lambda: readout.text != value, 5, f"slider {name!r} to move")
+            wait_for(lambda: readout.text != value, 15, f"slider {name!r} to move")
         except TimeoutError as err:
             self.result.failures.append(f"explorer {n}: {err}")
             return
@@ -468,7 +484,7 @@ class NotebookRun:
         except Exception:  # noqa: BLE001
             pass
         try:
-            self.lab.shutdown_kernels()
+            self.lab.shutdown_kernels(self.rel)
         except OSError:
             pass
 
@@ -481,6 +497,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("paths", nargs="*", type=Path, default=[NOTEBOOKS], help="notebooks or folders")
     parser.add_argument("--timeout", type=float, default=240, help="seconds for one notebook's 'run all'")
+    parser.add_argument("-j", "--jobs", type=int, default=2, help="notebooks run at the same time (browsers)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print the time of each step")
     args = parser.parse_args(argv)
     global VERBOSE
@@ -500,20 +517,35 @@ def main(argv: list[str] | None = None) -> int:
     hashes = digest(notebooks)
     state = Path(tempfile.mkdtemp(prefix="browser-test-"))
     results: list[Result] = []
-    lab = driver = None
+    lab, drivers, lock = None, [], threading.Lock()
+    queue = list(notebooks)
     t0 = time.monotonic()
+
+    def worker(driver) -> None:
+        while True:
+            with lock:
+                if not queue:
+                    return
+                nb = queue.pop(0)
+            res = NotebookRun(driver, lab, nb, ROOT, args.timeout).run()
+            with lock:
+                results.append(res)
+                status = "ok  " if not res.failures else "FAIL"
+                print(f"{status} {res.seconds:5.1f} s  {res.checks:2d} checks  {nb.relative_to(ROOT)}", flush=True)
+                for f in res.failures:
+                    print(f"       - {f}", flush=True)
+
     try:
         lab = Lab(ROOT, state, OUT / "jupyterlab.log")
-        driver = start_chromium(state / "chromium-profile")
-        for nb in notebooks:
-            res = NotebookRun(driver, lab, nb, ROOT, args.timeout).run()
-            results.append(res)
-            status = "ok  " if not res.failures else "FAIL"
-            print(f"{status} {res.seconds:5.1f} s  {res.checks:2d} checks  {nb.relative_to(ROOT)}", flush=True)
-            for f in res.failures:
-                print(f"       - {f}", flush=True)
+        for i in range(max(1, min(args.jobs, len(notebooks)))):
+            drivers.append(start_chromium(state / f"chromium-profile-{i}"))
+        threads = [threading.Thread(target=worker, args=(d,), daemon=True) for d in drivers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
     finally:
-        if driver is not None:
+        for driver in drivers:
             try:
                 driver.quit()
             except Exception:  # noqa: BLE001 - Chromium may already be gone
@@ -523,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(state, ignore_errors=True)
     changed = [p for p, h in digest(notebooks).items() if h != hashes[p]]
     for p in changed:
-        print(f"FAIL the browser run modified {p.relative_to(ROOT)} on disk")
+        print(f"FAIL {p.relative_to(ROOT)} changed on disk during the run (autosave is off here: someone else?)")
     failed = [r for r in results if r.failures]
     print(f"{len(results) - len(failed)}/{len(results)} notebooks passed in {time.monotonic() - t0:.0f} s; "
           f"screenshots in {OUT.relative_to(ROOT)}/")
