@@ -14,6 +14,11 @@ where ``p`` runs over output positions, ``k`` over kernel offsets (both multi-in
   the dot products at once. Differentiable through autograd.
 
 Output size per spatial dim: ``floor((n + 2p - d*(k-1) - 1) / s) + 1`` (``conv_output_size``).
+
+Padding modes (``padding_mode=`` as in ``nn.Conv2d``; :func:`pad` mirrors ``F.pad``): ``"zeros"`` pads with 0,
+``"reflect"`` mirrors without repeating the edge (``x[1], x[0] | x[0] .. x[n-1] | x[n-2]``), ``"replicate"``
+repeats the edge value, ``"circular"`` wraps around (``x[n-1] | x[0] .. x[n-1] | x[0]``: the image is a torus,
+which makes a stride-1 convolution exactly equivariant to circular shifts).
 """
 
 from __future__ import annotations
@@ -31,8 +36,11 @@ Padding = int | Sequence[int] | str
 
 __all__ = [
     "conv1d", "conv2d", "conv3d", "conv1d_naive", "conv2d_naive", "conv3d_naive",
-    "conv_output_size", "im2col", "pad_zeros", "conv_nd", "conv_nd_naive",
+    "conv_output_size", "im2col", "pad", "pad_zeros", "conv_nd", "conv_nd_naive", "PADDING_MODES",
 ]
+
+#: ``padding_mode`` values of ``nn.Conv{1,2,3}d``
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 # --------------------------------------------------------------------------- output size
@@ -143,6 +151,82 @@ def pad_zeros(x: torch.Tensor, pads: Sequence[tuple[int, int]]) -> torch.Tensor:
     return out
 
 
+def _pad_index(n: int, left: int, right: int, mode: str) -> torch.Tensor:
+    """Source index of every padded position ``j = -left .. n + right - 1`` along one axis of length ``n``.
+
+    reflect: ``|j|``, then ``2(n-1) - j`` past the right edge; replicate: ``clamp(j, 0, n-1)``;
+    circular: ``j mod n``.
+    """
+    j = torch.arange(-left, n + right)
+    if mode == "reflect":
+        j = j.abs()
+        return torch.where(j > n - 1, 2 * (n - 1) - j, j)
+    if mode == "replicate":
+        return j.clamp(0, n - 1)
+    return j.remainder(n)                                                    # circular
+
+
+def _pad_mode(x: torch.Tensor, pads: Sequence[tuple[int, int]], mode: str, fn: str) -> torch.Tensor:
+    """Pad the trailing ``len(pads)`` dims by gathering rows: ``x.index_select(dim, source index)`` per dim.
+
+    Differentiable: the backward of ``index_select`` adds each padded copy's gradient back onto its source.
+    """
+    lead = x.dim() - len(pads)
+    for i, (left, right) in enumerate(pads):
+        n = x.shape[lead + i]
+        if mode == "reflect" and max(left, right) >= n:
+            raise ValueError(f"{fn}: reflect padding must be smaller than the input size, got padding "
+                             f"({left}, {right}) for size {n} in spatial dim {i}")
+        if mode == "circular" and max(left, right) > n:
+            raise ValueError(f"{fn}: circular padding must be at most the input size (it wraps around once), "
+                             f"got padding ({left}, {right}) for size {n} in spatial dim {i}")
+        if left or right:
+            x = x.index_select(lead + i, _pad_index(n, left, right, mode).to(x.device))
+    return x
+
+
+def pad(x: torch.Tensor, pad: Sequence[int], mode: str = "constant", value: float | None = None) -> torch.Tensor:
+    """Pad ``x`` like ``F.pad(x, pad, mode, value)`` (non-negative pads).
+
+    ``pad = (left_last, right_last, left_second_last, right_second_last, ...)`` runs from the *last* dim
+    backwards, as in torch. ``mode``: ``"constant"`` (fill with ``value``, default 0), ``"reflect"``,
+    ``"replicate"`` or ``"circular"`` (see the module docstring). As in torch, the non-constant modes pad the
+    last 1, 2 or 3 dims of an input with one or two more dims (``[C, L]`` / ``[N, C, L]`` for 1-D ...).
+    """
+    fn = "pad"
+    x = check_tensor(x, "input", fn)
+    modes = ("constant", "reflect", "replicate", "circular")
+    if mode not in modes:
+        raise ValueError(f"{fn}: mode must be one of {modes}, got {mode!r}")
+    if not isinstance(pad, Sequence) or isinstance(pad, str) or len(pad) % 2 or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in pad):
+        raise TypeError(f"{fn}: pad must be a tuple of an even number of ints (left, right per dim, last dim "
+                        f"first), got {pad!r}")
+    if any(v < 0 for v in pad):
+        raise ValueError(f"{fn}: pad must be non-negative (cropping is not supported), got {tuple(pad)}")
+    k = len(pad) // 2
+    if k > x.dim():
+        raise ValueError(f"{fn}: pad {tuple(pad)} pads {k} dims but the input has only {x.dim()}")
+    if mode != "constant" and (k not in (1, 2, 3) or x.dim() not in (k + 1, k + 2)):
+        raise ValueError(f"{fn}: {mode} padding pads the last 1, 2 or 3 dims of a tensor with 1 or 2 more "
+                         f"dims, got pad of length {len(pad)} for a {x.dim()}-D input")
+    if mode != "constant" and value not in (None, 0, 0.0):
+        raise ValueError(f"{fn}: value is only used with mode='constant', got value={value} with mode={mode!r}")
+    pads = [(pad[2 * i], pad[2 * i + 1]) for i in reversed(range(k))]       # first padded dim first
+    if mode == "constant":
+        out = pad_zeros(x, pads)
+        if value:                                                           # fill the border, keep x inside
+            inside = pad_zeros(torch.ones_like(x, dtype=torch.bool), pads)
+            out = torch.where(inside, out, torch.as_tensor(value, dtype=x.dtype, device=x.device))
+        return out
+    return _pad_mode(x, pads, mode, fn)
+
+
+def _pad_input(x: torch.Tensor, pads: Sequence[tuple[int, int]], padding_mode: str, fn: str) -> torch.Tensor:
+    """Pad a conv input: zeros (``pad_zeros``) or one of the other ``nn.Conv*d`` padding modes."""
+    return pad_zeros(x, pads) if padding_mode == "zeros" else _pad_mode(x, pads, padding_mode, fn)
+
+
 # --------------------------------------------------------------------------- vectorized
 def _im2col(xp: torch.Tensor, kernel: Sequence[int], stride: Sequence[int],
             dilation: Sequence[int]) -> torch.Tensor:
@@ -187,7 +271,8 @@ def im2col(x: torch.Tensor, kernel_size: IntOrTuple, dilation: IntOrTuple = 1, p
 
 
 def conv_nd(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: IntOrTuple,
-            padding: Padding, dilation: IntOrTuple, groups: int, n: int, fn: str = "conv_nd") -> torch.Tensor:
+            padding: Padding, dilation: IntOrTuple, groups: int, n: int, fn: str = "conv_nd",
+            padding_mode: str = "zeros") -> torch.Tensor:
     """Vectorized N-d convolution (n = 1, 2, 3): im2col + one batched matrix multiply.
 
     cols[n, g] : [C_g * prod(k), L]        (column l = receptive field of output position l)
@@ -197,13 +282,18 @@ def conv_nd(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, st
     One GEMM per (sample, group) inside a single ``bmm`` call: L = H_out*W_out columns per GEMM keeps the
     working set cache-sized (measured faster on CPU than one huge [C_out, C*k*k] @ [C*k*k, N*L] product) and
     the result comes out in [N, C_out, ...] layout with no transpose copy.
+
+    ``padding_mode`` (``"zeros"``, ``"reflect"``, ``"replicate"``, ``"circular"``) says what the padding
+    holds, as ``nn.Conv{n}d(padding_mode=...)``: the input is padded first, then convolved with no padding.
     """
+    if padding_mode not in PADDING_MODES:
+        raise ValueError(f"{fn}: padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
     x, weight, bias, stride, pads, dilation, groups, unbatched = _parse_args(
         x, weight, bias, stride, padding, dilation, groups, n, fn)
     N = x.shape[0]
     C_out = weight.shape[0]
     og = C_out // groups
-    cols = _im2col(pad_zeros(x, pads), weight.shape[2:], stride, dilation)   # [N, C * prod(k), *out]
+    cols = _im2col(_pad_input(x, pads, padding_mode, fn), weight.shape[2:], stride, dilation)   # [N, C*prod(k), *out]
     out_shape = cols.shape[2:]
     cols = cols.reshape(N * groups, cols.shape[1] // groups, math.prod(out_shape))   # a view: groups split channels
     fan_in = cols.shape[1]                                                   # C_g * prod(k)
@@ -218,33 +308,39 @@ def conv_nd(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, st
 
 
 def conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, stride: IntOrTuple = 1,
-           padding: Padding = 0, dilation: IntOrTuple = 1, groups: int = 1) -> torch.Tensor:
-    """1-D convolution (cross-correlation), vectorized. Same signature and result as ``F.conv1d``.
+           padding: Padding = 0, dilation: IntOrTuple = 1, groups: int = 1, padding_mode: str = "zeros"
+           ) -> torch.Tensor:
+    """1-D convolution (cross-correlation), vectorized. Same signature and result as ``F.conv1d``; with
+    ``padding_mode`` (not an ``F`` argument) the same as ``nn.Conv1d(..., padding_mode=...)``.
 
     x [N, C_in, L] or [C_in, L]; weight [C_out, C_in/groups, k]; bias [C_out] or None.
     out[n, o, i] = b[o] + sum_{c, j} w[o, c, j] * x_pad[n, g*C_g + c, i*s + j*d],  L_out = conv_output_size(...)
     """
-    return conv_nd(x, weight, bias, stride, padding, dilation, groups, 1, "conv1d")
+    return conv_nd(x, weight, bias, stride, padding, dilation, groups, 1, "conv1d", padding_mode)
 
 
 def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, stride: IntOrTuple = 1,
-           padding: Padding = 0, dilation: IntOrTuple = 1, groups: int = 1) -> torch.Tensor:
-    """2-D convolution (cross-correlation), vectorized. Same signature and result as ``F.conv2d``.
+           padding: Padding = 0, dilation: IntOrTuple = 1, groups: int = 1, padding_mode: str = "zeros"
+           ) -> torch.Tensor:
+    """2-D convolution (cross-correlation), vectorized. Same signature and result as ``F.conv2d``; with
+    ``padding_mode`` (not an ``F`` argument) the same as ``nn.Conv2d(..., padding_mode=...)``.
 
     x [N, C_in, H, W] or [C_in, H, W]; weight [C_out, C_in/groups, kH, kW]; bias [C_out] or None.
     out[n, o, i, j] = b[o] + sum_{c, u, v} w[o, c, u, v] * x_pad[n, g*C_g + c, i*s_h + u*d_h, j*s_w + v*d_w]
     """
-    return conv_nd(x, weight, bias, stride, padding, dilation, groups, 2, "conv2d")
+    return conv_nd(x, weight, bias, stride, padding, dilation, groups, 2, "conv2d", padding_mode)
 
 
 def conv3d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, stride: IntOrTuple = 1,
-           padding: Padding = 0, dilation: IntOrTuple = 1, groups: int = 1) -> torch.Tensor:
-    """3-D convolution (cross-correlation), vectorized. Same signature and result as ``F.conv3d``.
+           padding: Padding = 0, dilation: IntOrTuple = 1, groups: int = 1, padding_mode: str = "zeros"
+           ) -> torch.Tensor:
+    """3-D convolution (cross-correlation), vectorized. Same signature and result as ``F.conv3d``; with
+    ``padding_mode`` the same as ``nn.Conv3d(..., padding_mode=...)``.
 
     x [N, C_in, D, H, W] or [C_in, D, H, W]; weight [C_out, C_in/groups, kD, kH, kW]; bias [C_out] or None.
     The 2-D formula with one more spatial index.
     """
-    return conv_nd(x, weight, bias, stride, padding, dilation, groups, 3, "conv3d")
+    return conv_nd(x, weight, bias, stride, padding, dilation, groups, 3, "conv3d", padding_mode)
 
 
 # --------------------------------------------------------------------------- naive (teaching) versions

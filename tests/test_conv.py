@@ -321,3 +321,113 @@ def test_im2col_and_output_size_errors():
         conv.conv_output_size(10, 3, stride=0)
     with pytest.raises(ValueError, match="conv_output_size: padding must be >= 0, got -1"):
         conv.conv_output_size(10, 3, padding=-1)
+
+
+# --------------------------------------------------------------------------- padding modes
+MODULE = {1: torch.nn.Conv1d, 2: torch.nn.Conv2d, 3: torch.nn.Conv3d}
+
+
+@st.composite
+def pad_case(draw):
+    """A tensor and an F.pad argument that torch accepts for the drawn mode (sizes and pads drawn)."""
+    mode = draw(st.sampled_from(["constant", "reflect", "replicate", "circular"]))
+    k = draw(st.integers(1, 3))                                   # number of padded dims
+    extra = draw(st.integers(1, 2))                               # [C, *S] or [N, C, *S]
+    sizes = [draw(st.integers(1, 5)) for _ in range(k)]
+    limit = {"constant": lambda n: 3, "reflect": lambda n: n - 1, "replicate": lambda n: 3,
+             "circular": lambda n: n}[mode]
+    pads = []
+    for n in reversed(sizes):                                     # F.pad: last dim first
+        pads += [draw(st.integers(0, limit(n))), draw(st.integers(0, limit(n)))]
+    lead = [draw(st.integers(1, 3)) for _ in range(extra)]
+    x = torch.randn(*lead, *sizes, generator=torch.Generator().manual_seed(draw(st.integers(0, 2**31 - 1))),
+                    dtype=DT)
+    value = draw(st.sampled_from([None, 0.0, -1.5])) if mode == "constant" else None
+    return x, tuple(pads), mode, value
+
+
+@settings(max_examples=120, deadline=None)
+@given(pad_case())
+def test_pad_matches_f_pad_forward_and_backward(case):
+    x, pads, mode, value = case
+    mine, ref = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    kwargs = {} if value is None else {"value": value}
+    out, expected = conv.pad(mine, pads, mode, **kwargs), F.pad(ref, pads, mode=mode, **kwargs)
+    torch.testing.assert_close(out, expected, rtol=0, atol=0)
+    g = torch.randn_like(expected)
+    out.backward(g)
+    expected.backward(g)
+    torch.testing.assert_close(mine.grad, ref.grad)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 3), mode=st.sampled_from(["zeros", "reflect", "replicate", "circular"]), data=st.data())
+def test_padding_mode_matches_nn_conv(n, mode, data):
+    """conv{n}d(..., padding_mode=m) == nn.Conv{n}d(..., padding_mode=m) with the same weights, fwd + bwd."""
+    c_in, c_out, groups = data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2))
+    k = tuple(data.draw(st.integers(1, 3)) for _ in range(n))
+    d = tuple(data.draw(st.integers(1, 2)) for _ in range(n))
+    same = data.draw(st.booleans())
+    padding = "same" if same else tuple(data.draw(st.integers(0, 2)) for _ in range(n))
+    stride = 1 if same else tuple(data.draw(st.integers(1, 2)) for _ in range(n))
+    total = [di * (ki - 1) for ki, di in zip(k, d)]
+    pads = [t - t // 2 for t in total] if same else list(padding)      # the larger side
+    # sizes torch accepts: reflect needs pad < size, circular pad <= size; the kernel must fit
+    lo = [max(2, p + 1, di * (ki - 1) + 1) for p, ki, di in zip(pads, k, d)]
+    sizes = [data.draw(st.integers(m, m + 3)) for m in lo]
+    layer = MODULE[n](c_in * groups, c_out * groups, k, stride=stride, padding=padding, dilation=d, groups=groups,
+                      bias=data.draw(st.booleans()), padding_mode=mode).double()
+    x = torch.randn(data.draw(st.integers(1, 2)), c_in * groups, *sizes, dtype=DT,
+                    generator=torch.Generator().manual_seed(data.draw(st.integers(0, 2**31 - 1))))
+    mine, ref = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    w = layer.weight.detach().clone().requires_grad_(True)
+    b = None if layer.bias is None else layer.bias.detach().clone().requires_grad_(True)
+    out = FAST[n](mine, w, b, stride=stride, padding=padding, dilation=d, groups=groups, padding_mode=mode)
+    expected = layer(ref)
+    torch.testing.assert_close(out, expected)
+    g = torch.randn_like(expected)
+    out.backward(g)
+    expected.backward(g)
+    torch.testing.assert_close(mine.grad, ref.grad)
+    torch.testing.assert_close(w.grad, layer.weight.grad)
+    if b is not None:
+        torch.testing.assert_close(b.grad, layer.bias.grad)
+
+
+def test_circular_padding_makes_stride1_conv_equivariant_to_circular_shifts():
+    g = torch.Generator().manual_seed(5)
+    x, w = torch.randn(1, 2, 9, 11, generator=g, dtype=DT), torch.randn(3, 2, 3, 3, generator=g, dtype=DT)
+    shift = lambda t: torch.roll(t, shifts=(2, -3), dims=(-2, -1))   # noqa: E731
+    for mode, exact in [("circular", True), ("zeros", False)]:
+        y_of_shifted = conv.conv2d(shift(x), w, padding=1, padding_mode=mode)
+        shifted_y = shift(conv.conv2d(x, w, padding=1, padding_mode=mode))
+        assert torch.allclose(y_of_shifted, shifted_y) == exact, mode
+
+
+def test_pad_and_padding_mode_errors():
+    x = torch.zeros(1, 1, 3, 4, dtype=DT)
+    with pytest.raises(ValueError, match=r"conv2d: padding_mode must be one of \('zeros', 'reflect', "
+                                         r"'replicate', 'circular'\), got 'mirror'"):
+        conv.conv2d(x, torch.zeros(1, 1, 3, 3, dtype=DT), padding=1, padding_mode="mirror")
+    with pytest.raises(ValueError, match=r"conv2d: reflect padding must be smaller than the input size, got "
+                                         r"padding \(3, 3\) for size 3 in spatial dim 0"):
+        conv.conv2d(x, torch.zeros(1, 1, 1, 1, dtype=DT), padding=3, padding_mode="reflect")
+    with pytest.raises(ValueError, match=r"pad: circular padding must be at most the input size .* got padding "
+                                         r"\(5, 0\) for size 4"):
+        conv.pad(x, (5, 0, 0, 0), "circular")
+    with pytest.raises(ValueError, match=r"pad: mode must be one of .* got 'wrap'"):
+        conv.pad(x, (1, 1), "wrap")
+    with pytest.raises(TypeError, match=r"pad: pad must be a tuple of an even number of ints .* got \(1, 1, 1\)"):
+        conv.pad(x, (1, 1, 1))
+    with pytest.raises(ValueError, match=r"pad: pad must be non-negative .* got \(-1, 1\)"):
+        conv.pad(x, (-1, 1))
+    with pytest.raises(ValueError, match=r"pad: pad \(1, 1, 1, 1, 1, 1, 1, 1, 1, 1\) pads 5 dims but the input "
+                                         r"has only 4"):
+        conv.pad(x, (1,) * 10)
+    with pytest.raises(ValueError, match=r"pad: reflect padding pads the last 1, 2 or 3 dims of a tensor with 1 "
+                                         r"or 2 more dims, got pad of length 2 for a 4-D input"):
+        conv.pad(x, (1, 1), "reflect")
+    with pytest.raises(ValueError, match=r"pad: value is only used with mode='constant', got value=2.0"):
+        conv.pad(x, (1, 1, 1, 1), "replicate", value=2.0)
+    with pytest.raises(TypeError, match="pad: input must be a torch.Tensor"):
+        conv.pad([1.0], (1, 1))
