@@ -464,7 +464,8 @@ def interpolate_loss(model: nn.Module, start: Sequence[Tensor], end: Sequence[Te
     ``start``/``end`` are lists of tensors shaped like ``model.parameters()`` (e.g. the initial and the
     trained weights). The model is evaluated in eval mode without gradients; its weights are restored.
     """
-    start, end = list(start), list(end)
+    start = [t.detach().clone() for t in start]  # copies: ``end`` may be the model's own parameters
+    end = [t.detach().clone() for t in end]
     params = _params(model)
     if not (len(start) == len(end) == len(params)):
         raise ValueError(f"interpolate_loss: start, end and the model must have the same number of tensors, "
@@ -515,7 +516,7 @@ def loss_surface(model: nn.Module, d1: Sequence[Tensor], d2: Sequence[Tensor], l
     weights are restored afterwards. Use :func:`filter_normalized_direction` for ``d1``, ``d2``.
     """
     params = _params(model)
-    d1, d2 = list(d1), list(d2)
+    d1, d2 = [t.detach().clone() for t in d1], [t.detach().clone() for t in d2]
     if not (len(d1) == len(d2) == len(params)):
         raise ValueError(f"loss_surface: d1, d2 and the model must have the same number of tensors, "
                          f"got {len(d1)}, {len(d2)} and {len(params)}")
