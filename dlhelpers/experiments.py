@@ -620,7 +620,14 @@ def grad_cam(model: nn.Module, layer: nn.Module, x: Tensor, target: int | Sequen
     if not isinstance(layer, nn.Module):
         raise TypeError(f"grad_cam: layer must be an nn.Module inside the model, got {type(layer).__name__}")
     captured: list[Tensor] = []
-    handle = layer.register_forward_hook(lambda m, i, out: captured.append(out))
+
+    def hook(module: nn.Module, inputs: Any, out: Tensor) -> Tensor:
+        if isinstance(out, Tensor) and not out.requires_grad:  # e.g. no parameters upstream: make A a leaf
+            out = out.detach().requires_grad_(True)
+        captured.append(out)
+        return out
+
+    handle = layer.register_forward_hook(hook)
     was_training = model.training
     model.eval()
     try:

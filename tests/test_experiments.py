@@ -390,6 +390,10 @@ def test_grad_cam_general_head_resize_and_errors():
     (dA,) = torch.autograd.grad(head(A)[:, 2].sum(), A)
     want = F.relu((dA.mean((2, 3), keepdim=True) * A).sum(1)).detach()
     torch.testing.assert_close(E.grad_cam(model, features, x, target=2), want)
+    toy = nn.Sequential(nn.Identity(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 3))
+    A0 = torch.rand(2, 2, 3, 3)  # the hooked layer's output needs no grad upstream
+    want0 = F.relu(torch.einsum("nk,nkhw->nhw", toy[3].weight[[1, 1]], A0) / 9).detach()
+    torch.testing.assert_close(E.grad_cam(toy, toy[0], A0, target=1), want0)
     big = E.grad_cam(model, features, x, target=2, size=(6, 6))
     assert big.shape == (2, 6, 6)
     with pytest.raises(TypeError, match="layer must be an nn.Module"):
