@@ -323,7 +323,8 @@ def _check_layers(model: nn.Module, layers: Sequence[str], fn: str) -> dict[str,
 def tap_features(model: nn.Module, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
     """Run ``model(x)`` once and return the outputs of the named submodules (forward hooks).
 
-    The hooks keep the autograd graph, so the tapped tensors are differentiable. torchvision counterpart:
+    Each output is cloned: ResNet's ``out = bn2(out); out += identity`` would otherwise change the tapped
+    tensor in place after the hook ran. The clones keep the autograd graph, so the features are differentiable. torchvision counterpart:
     ``create_feature_extractor(model, return_nodes=layers)(x)`` (by FX tracing instead of hooks).
     """
     targets = _check_layers(model, layers, "tap_features")
@@ -331,7 +332,7 @@ def tap_features(model: nn.Module, x: torch.Tensor, layers: Sequence[str]) -> di
 
     def hook_for(name: str):
         def hook(_module: nn.Module, _inp: object, output: torch.Tensor) -> None:
-            out[name] = output
+            out[name] = output.clone()  # a later in-place op (ResNet's `out += identity`) would change it
         return hook
 
     handles = [module.register_forward_hook(hook_for(name)) for name, module in targets.items()]
