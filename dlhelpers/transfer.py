@@ -324,7 +324,8 @@ def tap_features(model: nn.Module, x: torch.Tensor, layers: Sequence[str]) -> di
     """Run ``model(x)`` once and return the outputs of the named submodules (forward hooks).
 
     Each output is cloned: ResNet's ``out = bn2(out); out += identity`` would otherwise change the tapped
-    tensor in place after the hook ran. The clones keep the autograd graph, so the features are differentiable. torchvision counterpart:
+    tensor in place after the hook ran. The clones keep the autograd graph, so the features are differentiable.
+    torchvision counterpart:
     ``create_feature_extractor(model, return_nodes=layers)(x)`` (by FX tracing instead of hooks).
     """
     targets = _check_layers(model, layers, "tap_features")
