@@ -25,7 +25,9 @@ from torchvision.transforms import v2
 from dlhelpers import transfer as T
 from dlhelpers.data import load_mnist_5k, load_photo
 
-RESNET_TAPS = ["conv1", "bn1", "layer1", "layer1.0.conv1", "layer2", "layer3.1", "layer4", "avgpool", "fc"]
+# Not "bn1": an in-place ReLU follows it, so create_feature_extractor returns the mutated (ReLU-ed) tensor,
+# while tap_features returns what bn1 produced (see test_tap_features_keeps_the_value_before_in_place_ops).
+RESNET_TAPS = ["conv1", "layer1", "layer1.0.conv1", "layer2", "layer3.1", "layer4", "avgpool", "fc"]
 
 
 def _save(obj: object, path: Path) -> str:
@@ -255,6 +257,14 @@ def test_tap_features_equals_create_feature_extractor(small_resnet: nn.Module, t
     sum((ours[k] * weights[k]).sum() for k in taps).backward()
     sum((theirs[k] * weights[k]).sum() for k in taps).backward()
     assert_close(x1.grad, x2.grad)
+
+
+def test_tap_features_keeps_the_value_before_in_place_ops(small_resnet: nn.Module) -> None:
+    x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
+    with torch.no_grad():
+        tapped = T.tap_features(small_resnet, x, ["bn1"])["bn1"]
+        assert_close(tapped, small_resnet.bn1(small_resnet.conv1(x)))
+    assert (tapped < 0).any()  # not overwritten by the in-place ReLU that follows
 
 
 def test_tap_features_removes_its_hooks_and_rejects_unknown_layers(small_resnet: nn.Module) -> None:
