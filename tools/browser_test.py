@@ -278,6 +278,13 @@ class NotebookRun:
     def state(self) -> dict[str, Any] | None:
         return self.js(NOTEBOOK_STATE_JS)
 
+    def run_all(self) -> None:
+        """Activate the notebook's tab (commands act on the current one) and run all its cells."""
+        self.accept_dialogs()
+        self.js("const app = window.jupyterapp; const w = app.shell.currentWidget;"
+                "if (w) { app.shell.activateById(w.id); }"
+                "app.commands.execute('notebook:run-all-cells');")
+
     def accept_dialogs(self) -> bool:
         """Accept a dialog in the way (e.g. "Select Kernel": the notebook's own kernel is the default)."""
         buttons = self.driver.find_elements("css selector", ".jp-Dialog .jp-mod-accept")
@@ -311,7 +318,7 @@ class NotebookRun:
         self.driver.get(f"{self.lab.url}/lab/workspaces/{workspace}/tree/{self.rel}?reset&token={self.lab.token}")
         wait_for(lambda: self.accept_dialogs() or self.idle(), 90, "the notebook to open with an idle kernel")
         self.log("opened, kernel idle")
-        self.js("window.jupyterapp.commands.execute('notebook:run-all-cells');")
+        self.run_all()
         n_code = sum(c["type"] == "code" for c in self.state()["cells"])
 
         def finished() -> dict[str, Any] | None:
@@ -320,7 +327,7 @@ class NotebookRun:
             return s if s["kernel"] == "idle" and len(done) == n_code else None
 
         deadline = time.monotonic() + self.timeout
-        progress, since = -1, time.monotonic()
+        progress, since, retries = -1, time.monotonic(), 0
         while True:
             s = finished()
             if s:
@@ -329,6 +336,11 @@ class NotebookRun:
             done = sum(c["type"] == "code" and c["count"] is not None for c in s["cells"])
             if done != progress or s["kernel"] != "idle":
                 progress, since = done, time.monotonic()
+            elif time.monotonic() - since > 10 and done == 0 and retries < 2:  # the command found no notebook
+                self.log("nothing ran: run all again")
+                retries += 1
+                self.run_all()
+                since = time.monotonic()
             elif time.monotonic() - since > 10:  # idle without progress: JupyterLab stopped at an error
                 first = next(i for i, c in enumerate(s["cells"]) if c["type"] == "code" and c["count"] is None)
                 raise RuntimeError(f"run all stopped before cell {first}: {self.errors_in(s)}")
@@ -437,10 +449,16 @@ class NotebookRun:
         handle.send_keys(Keys.ARROW_LEFT if at_max else Keys.ARROW_RIGHT)
         self.log(f"slider {name!r} key sent")
         try:
-            wait_for(lambda: readout.text != value, 15, f"slider {name!r} to move")
-        except TimeoutError as err:
-            self.result.failures.append(f"explorer {n}: {err}")
-            return
+            wait_for(lambda: readout.text != value, 5, f"slider {name!r} to move")
+        except TimeoutError:  # some sliders ignore the arrow keys: drag the handle instead
+            from selenium.webdriver.common.action_chains import ActionChains
+
+            ActionChains(self.driver).drag_and_drop_by_offset(handle, -20 if at_max else 20, 0).perform()
+            try:
+                wait_for(lambda: readout.text != value, 15, f"slider {name!r} to move (keys, then a drag)")
+            except TimeoutError as err:
+                self.result.failures.append(f"explorer {n}: {err}")
+                return
         after = self.settled(box, before, len(drawn(baseline)))
         self.record(before, after, baseline, box=box, what=f"explorer {n}, slider {name!r} {value} -> {readout.text}")
 
