@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dlhelpers._checks import check_choice, check_number, check_tensor
+from dlhelpers.clip import _norm_type, total_norm
 from dlhelpers.train import Callback, TrainState
 
 __all__ = ["grad_norm", "layer_grad_norms", "update_ratios", "ActivationStats", "Tracker", "read_jsonl",
@@ -49,19 +50,12 @@ def grad_norm(parameters: Iterable[Tensor] | Tensor, norm_type: float = 2.0) -> 
 
     Parameters without a gradient are skipped; no gradient at all gives ``0``. Torch counterpart:
     ``torch.nn.utils.get_total_norm([p.grad for p in parameters], norm_type)`` (also the value that
-    ``clip_grad_norm_`` returns).
+    ``clip_grad_norm_`` returns). The arithmetic is :func:`dlhelpers.clip.total_norm` over the gradients.
     """
     if isinstance(parameters, Tensor):
         parameters = [parameters]
-    q = check_number(norm_type, "norm_type", "grad_norm")
-    if q <= 0:
-        raise ValueError(f"grad_norm: norm_type must be > 0 (or inf), got {norm_type!r}")
-    grads = [p.grad.detach() for p in parameters if p.grad is not None]
-    if not grads:
-        return torch.tensor(0.0)
-    if math.isinf(q):
-        return torch.stack([g.abs().max() for g in grads]).max()
-    return torch.stack([g.abs().pow(q).sum() for g in grads]).sum().pow(1.0 / q)
+    q = _norm_type(norm_type, "grad_norm")
+    return total_norm([p.grad.detach() for p in parameters if p.grad is not None], q)
 
 
 def layer_grad_norms(model: nn.Module) -> dict[str, float]:
