@@ -68,13 +68,10 @@ def _broadcast_mask(mask: Tensor, target: tuple[int, ...], fn: str) -> None:
                          f"logits of shape {target} ([..., L, S])")
 
 
-def attention_weights(query: Tensor, key: Tensor, attn_mask: Tensor | None = None, is_causal: bool = False,
-                      scale: float | None = None) -> Tensor:
-    """``A = softmax(Q K^T * scale + M)`` over the keys, ``[.., L, S]``; rows with no allowed key are 0.
-
-    ``attn_mask`` follows ``F.scaled_dot_product_attention``: bool True = may attend, float = added.
-    """
-    fn = "scaled_dot_product_attention"
+def _scores(query: Tensor, key: Tensor, attn_mask: Tensor | None, is_causal: bool, scale: float | None,
+            fn: str = "scaled_dot_product_attention") -> tuple[Tensor, Tensor | None]:
+    """The masked logits ``Q K^T * scale + M`` ``[.., L, S]`` and the ``[.., L, 1]`` rows with no allowed key
+    (None when there are none). No mask is materialized when none is given."""
     for name, t in (("query", query), ("key", key)):
         check_tensor(t, name, fn)
         if t.dim() < 2:
@@ -84,13 +81,13 @@ def attention_weights(query: Tensor, key: Tensor, attn_mask: Tensor | None = Non
         raise ValueError(f"{fn}: query and key must have the same embedding size (last axis), got "
                          f"{tuple(query.shape)} and {tuple(key.shape)}")
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
-    logits = (query * scale) @ key.transpose(-2, -1)
+    logits = (query * scale) @ key.transpose(-2, -1)  # scale the [L, E] queries, not the larger [L, S] logits
     if is_causal:
         if attn_mask is not None:
             raise ValueError(f"{fn}: give either attn_mask or is_causal=True, not both")
         attn_mask = causal_mask(query.shape[-2], key.shape[-2], query.device)
     if attn_mask is None:
-        return softmax(logits, dim=-1)
+        return logits, None
     check_tensor(attn_mask, "attn_mask", fn)
     _broadcast_mask(attn_mask, tuple(logits.shape), fn)
     # in place: the matmul does not save its output for backward, so autograd allows it (and it is faster)
@@ -100,9 +97,20 @@ def attention_weights(query: Tensor, key: Tensor, attn_mask: Tensor | None = Non
     else:
         logits = logits.add_(attn_mask)
         dead = torch.isneginf(attn_mask).all(dim=-1, keepdim=True)
-    if bool(dead.any()):
-        return softmax(logits.masked_fill(dead, 0.0), dim=-1).masked_fill(dead, 0.0)
-    return softmax(logits, dim=-1)
+    if not bool(dead.any()):
+        return logits, None
+    return logits.masked_fill(dead, 0.0), dead  # a finite row, so exp(x - max) has no -inf - (-inf) = NaN
+
+
+def attention_weights(query: Tensor, key: Tensor, attn_mask: Tensor | None = None, is_causal: bool = False,
+                      scale: float | None = None) -> Tensor:
+    """``A = softmax(Q K^T * scale + M)`` over the keys, ``[.., L, S]``; rows with no allowed key are 0.
+
+    ``attn_mask`` follows ``F.scaled_dot_product_attention``: bool True = may attend, float = added.
+    """
+    logits, dead = _scores(query, key, attn_mask, is_causal, scale)
+    weights = softmax(logits, dim=-1)
+    return weights if dead is None else weights.masked_fill(dead, 0.0)
 
 
 def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | None = None,
@@ -111,16 +119,23 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
     """``softmax(Q K^T * scale + M) V`` with dropout ``dropout_p`` on the weights (always applied, as in PyTorch).
 
     query ``[.., L, E]``, key ``[.., S, E]``, value ``[.., S, Ev]`` -> ``[.., L, Ev]``; leading axes broadcast.
+    Without dropout the softmax division is deferred, as FlashAttention does:
+    ``softmax(X) V = (exp(X - m) V) / rowsum(exp(X - m))`` divides the ``[L, Ev]`` output instead of the
+    ``[L, S]`` weights, and the exponentials overwrite the fresh logits buffer (no extra ``[L, S]`` tensors).
     PyTorch: ``F.scaled_dot_product_attention(query, key, value, attn_mask, dropout_p, is_causal, scale)``.
     """
     check_tensor(value, "value", "scaled_dot_product_attention")
     if value.dim() < 2 or value.shape[-2] != key.shape[-2]:
         raise ValueError(f"scaled_dot_product_attention: key and value must have the same length (axis -2), "
                          f"got key {tuple(key.shape)} and value {tuple(value.shape)}")
-    weights = attention_weights(query, key, attn_mask, is_causal, scale)
     if dropout_p > 0.0:
-        weights = dropout(weights, dropout_p, generator=generator)
-    return weights @ value
+        weights = attention_weights(query, key, attn_mask, is_causal, scale)
+        return dropout(weights, dropout_p, generator=generator) @ value
+    logits, dead = _scores(query, key, attn_mask, is_causal, scale)
+    # exp(X - max) in place: the max is a constant shift (softmax is shift-invariant), so it is detached
+    e = logits.sub_(logits.detach().amax(dim=-1, keepdim=True)).exp_()
+    out = (e @ value) / e.sum(dim=-1, keepdim=True)
+    return out if dead is None else out.masked_fill(dead, 0.0)
 
 
 # --------------------------------------------------------------------------- multi-head attention
@@ -219,8 +234,11 @@ class MultiheadAttention(nn.Module):
             attn_mask = ~causal_mask(L, S, query.device)  # MHA convention: True = forbidden
         mask = _mha_mask(attn_mask, key_padding_mask, N, self.num_heads, L, S, query.dtype, fn)
         q, k, v = self._project(query, 0), self._project(key, 1), self._project(value, 2)
-        weights = attention_weights(q, k, mask)
-        out = self.attn_drop(weights) @ v                                    # [N, H, L, d]
+        if need_weights:
+            weights = attention_weights(q, k, mask)
+            out = self.attn_drop(weights) @ v                                # [N, H, L, d]
+        else:  # the weights are not returned, so the faster deferred-normalization path is allowed
+            out = scaled_dot_product_attention(q, k, v, mask, self.dropout if self.training else 0.0)
         out = self.out_proj(out.transpose(1, 2).reshape(N, L, self.embed_dim))
         if unbatched:
             out = out[0]

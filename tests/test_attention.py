@@ -63,6 +63,17 @@ def test_sdpa_matches_torch(case):
 
 
 @settings(max_examples=15)
+@given(L=st.integers(1, 5), S=st.integers(1, 5), p=st.sampled_from([0.1, 0.5, 0.9]), seed=st.integers(0, 2**20))
+def test_sdpa_dropout_drops_normalized_weights(L, S, p, seed):
+    """With dropout the weights are normalized first, then dropped (the deferred-division path is not taken)."""
+    q, k, v = _randn((2, L, 3), seed), _randn((2, S, 3), seed + 1), _randn((2, S, 4), seed + 2)
+    out = AT.scaled_dot_product_attention(q, k, v, dropout_p=p, generator=torch.Generator().manual_seed(seed))
+    w = F.softmax(q @ k.transpose(-2, -1) / math.sqrt(3), dim=-1)
+    keep = torch.empty_like(w).bernoulli_(1 - p, generator=torch.Generator().manual_seed(seed))
+    assert_close(out, (w * keep / (1 - p)) @ v)
+
+
+@settings(max_examples=15)
 @given(L=st.integers(1, 6), S=st.integers(1, 6), seed=st.integers(0, 2**20))
 def test_attention_weights_are_distributions_that_respect_the_mask(L, S, seed):
     mask = _bool((L, S), seed, 0.6)
