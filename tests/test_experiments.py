@@ -153,6 +153,68 @@ def test_tracker_every_and_without_files(tmp_path):
         E.read_tensorboard_scalars(tmp_path / "missing")
 
 
+class _TorchReference(Callback):
+    """Everything the tracker logs per step, computed directly with torch at the same moments."""
+
+    def __init__(self):
+        self.norms, self.clipped, self.layer, self.weights, self.ratios = [], [], [], [], []
+
+    def on_after_backward(self, state):
+        named = list(state.model.named_parameters())
+        self.norms.append(torch.nn.utils.get_total_norm([p.grad for _, p in named]).item())
+        # max_norm = inf clips nothing (coefficient clamped to 1) and returns the total norm
+        self.clipped.append(torch.nn.utils.clip_grad_norm_([p for _, p in named], math.inf).item())
+        self.layer.append({n: torch.linalg.vector_norm(p.grad).item() for n, p in named})
+        self.weights.append({n: p.detach().clone() for n, p in named})  # the weights this step's forward used
+
+    def on_batch_end(self, state):
+        w0 = self.weights[-1]
+        self.ratios.append({n: (torch.linalg.vector_norm(p.detach() - w0[n]) / torch.linalg.vector_norm(w0[n])).item()
+                            for n, p in state.model.named_parameters()})
+
+
+@settings(max_examples=12, deadline=None)
+@given(d_in=st.integers(1, 6), hidden=st.integers(2, 9), n=st.integers(4, 30), batch=st.integers(1, 8),
+       every=st.integers(1, 3), opt=st.sampled_from(["sgd", "adam"]), lr=st.floats(1e-3, 1.0),
+       bias_shift=st.floats(-3.0, 0.0), seed=st.integers(0, 2**16))
+def test_tracker_records_equal_direct_torch_computation(d_in, hidden, n, batch, every, opt, lr, bias_shift, seed):
+    """Every recorded step: global norm == get_total_norm == clip_grad_norm_'s return; per-layer norms, update
+    ratios and activation statistics == a direct computation from the weights and the batch of that step."""
+    torch.manual_seed(seed)
+    X, y = torch.randn(n, d_in, dtype=torch.float64), torch.randint(0, 3, (n,))
+    model = nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.Tanh(),
+                          nn.Linear(hidden, 3)).double()
+    with torch.no_grad():
+        model[0].bias += bias_shift  # negative shifts make some ReLU units dead
+    optimizer = (torch.optim.SGD(model.parameters(), lr=lr) if opt == "sgd"
+                 else torch.optim.Adam(model.parameters(), lr=lr))
+    loader = make_loader(X, y, batch, seed=seed)
+    ref, tracker = _TorchReference(), E.Tracker(every=every)
+    fit(model, loader, epochs=2, optimizer=optimizer, callbacks=[ref, tracker], show_progress=False,
+        device=torch.device("cpu"))
+    loader.generator.manual_seed(seed)  # replay the same batches
+    batches = [xb for _ in range(2) for xb, _ in loader]
+    assert [r["step"] for r in tracker.steps] == list(range(0, len(batches), every))
+    close = dict(rel=1e-9, abs=1e-12)
+    for rec in tracker.steps:
+        s = rec["step"]
+        assert rec["grad_norm"] == pytest.approx(ref.norms[s], **close) == pytest.approx(ref.clipped[s], **close)
+        for name in ref.layer[s]:
+            assert rec[f"grad_norm/{name}"] == pytest.approx(ref.layer[s][name], **close)
+            assert rec[f"update_ratio/{name}"] == pytest.approx(ref.ratios[s][name], **close)
+        with torch.no_grad():
+            w = ref.weights[s]
+            h1 = torch.relu(batches[s] @ w["0.weight"].T + w["0.bias"])
+            h2 = torch.tanh(h1 @ w["2.weight"].T + w["2.bias"])
+        for key, h in (("1", h1), ("3", h2)):
+            assert rec[f"act_mean/{key}"] == pytest.approx(h.mean().item(), **close)
+            assert rec[f"act_std/{key}"] == pytest.approx(h.std().item() if h.numel() > 1 else 0.0, **close)
+            # fractions are counted in float32 by the hooks
+            assert rec[f"act_zero/{key}"] == pytest.approx((h == 0).double().mean().item(), rel=1e-6)
+            assert rec[f"act_dead/{key}"] == pytest.approx((h == 0).all(dim=0).double().mean().item(), rel=1e-6)
+        assert rec["lr"] == lr
+
+
 # ------------------------------------------------------------------------------------------- statistics
 @settings(max_examples=40, deadline=None)
 @given(t=st.floats(-60, 60), df=st.floats(0.5, 300))
