@@ -237,3 +237,64 @@ def test_project_lab_settings_turn_off_news_and_update_checks() -> None:
         props = json.loads(schema.read_text())["properties"]
         assert {"const": "false", "title": "Never"} in props["fetchNews"]["oneOf"]
         assert props["checkForUpdates"]["type"] == "boolean"
+
+
+def test_project_lab_settings_keep_widget_callbacks_on_the_main_thread() -> None:
+    """JupyterLab >= 4.4 sends widget comm messages to a kernel subshell (a second thread) by default.
+
+    Measured with ``make test-browser`` (a logging ``print_figure`` in the kernel): the first explorer updates after
+    "run all" were then handled in the main shell *and* the subshell at once, pyplot raced between the two threads
+    and the figure that arrived last was a blank white PNG (00/01, 07/02, 09/01). With the setting off every render
+    ran on the main thread and none was blank.
+    """
+    overrides = json.loads((ROOT / "jupyter-config" / "lab" / "settings" / "overrides.json").read_text())
+    assert overrides["@jupyterlab/apputils-extension:kernels-settings"] == {"commsOverSubshells": "disabled"}
+    schema = ROOT / ".venv" / "share" / "jupyter" / "lab" / "schemas" / "@jupyterlab" / "apputils-extension" \
+        / "kernels-settings.json"
+    if schema.exists():   # the name and value are the ones JupyterLab's schema defines
+        prop = json.loads(schema.read_text())["properties"]["commsOverSubshells"]
+        assert {"const": "disabled", "title": "Disabled"} in prop["oneOf"]
+
+
+def test_browser_test_retries_a_failed_notebook_once_and_reports_both_attempts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    tool = _load("browser_test")
+    flaky, broken = tmp_path / "flaky.ipynb", tmp_path / "broken.ipynb"
+    for nb in (flaky, broken):
+        nb.write_text("{}")
+    attempts: dict[str, int] = {}
+
+    class FakeRun:
+        def __init__(self, driver, lab, notebook, root_dir, timeout) -> None:
+            self.nb = notebook
+
+        def run(self):
+            attempts[self.nb.name] = attempts.get(self.nb.name, 0) + 1
+            res = tool.Result(self.nb, checks=1)
+            if self.nb == broken or attempts[self.nb.name] == 1:
+                res.failures.append(f"attempt {attempts[self.nb.name]} failed")
+            return res
+
+    class FakeLab:
+        def __init__(self, *args) -> None: ...
+        def stop(self) -> None: ...
+
+    class FakeDriver:
+        def quit(self) -> None: ...
+
+    monkeypatch.setattr(tool, "CHROMIUM", sys.executable)
+    monkeypatch.setattr(tool, "CHROMEDRIVER", sys.executable)
+    monkeypatch.setattr(tool, "ROOT", tmp_path)
+    monkeypatch.setattr(tool, "OUT", tmp_path / "out")
+    monkeypatch.setattr(tool, "discover", lambda paths: [flaky, broken])
+    monkeypatch.setattr(tool, "Lab", FakeLab)
+    monkeypatch.setattr(tool, "start_chromium", lambda profile: FakeDriver())
+    monkeypatch.setattr(tool, "NotebookRun", FakeRun)
+    assert tool.main(["-j", "2"]) == 1                   # broken fails twice: red
+    out = capsys.readouterr().out
+    assert attempts == {"flaky.ipynb": 2, "broken.ipynb": 2}
+    assert out.count("RETRY") == 2 and out.count("FAIL ") == 1 and "attempt 1 failed" in out
+    assert "1/2 notebooks passed" in out
+    attempts.clear()
+    assert tool.main(["--retries", "0"]) == 1           # no retry: flaky fails too
+    assert attempts == {"flaky.ipynb": 1, "broken.ipynb": 1}

@@ -14,9 +14,10 @@ For each notebook that calls ``interact`` (found automatically, so new chapters 
    item"; the interact cell must not show a ``<function ...>`` repr either,
 4. saves a screenshot under ``build/browser/`` (also when a check fails).
 
-Exit status 0 when every notebook passes. JupyterLab (with its kernels) and Chromium are stopped on the way out,
-whatever happened. Needs ``/usr/bin/chromium`` and ``/usr/bin/chromedriver`` (Debian: ``apt-get install chromium
-chromium-driver``); no browser is downloaded.
+A notebook that fails is opened again in a fresh kernel (``--retries``, default 1) and every failed attempt
+is printed, so an intermittent failure stays visible. Exit status 0 when every notebook passes. JupyterLab
+(with its kernels) and Chromium are stopped on the way out, whatever happened. Needs ``/usr/bin/chromium``
+and ``/usr/bin/chromedriver`` (Debian: ``apt-get install chromium chromium-driver``); no browser is downloaded.
 """
 
 from __future__ import annotations
@@ -516,6 +517,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("paths", nargs="*", type=Path, default=[NOTEBOOKS], help="notebooks or folders")
     parser.add_argument("--timeout", type=float, default=240, help="seconds for one notebook's 'run all'")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="notebooks run at the same time (browsers)")
+    parser.add_argument("--retries", type=int, default=1,
+                        help="run a failed notebook again, in a fresh kernel, up to this many times; every failed "
+                             "attempt is still printed (default 1: a check on an overloaded machine may time out)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print the time of each step")
     args = parser.parse_args(argv)
     global VERBOSE
@@ -536,7 +540,7 @@ def main(argv: list[str] | None = None) -> int:
     state = Path(tempfile.mkdtemp(prefix="browser-test-"))
     results: list[Result] = []
     lab, drivers, lock = None, [], threading.Lock()
-    queue = list(notebooks)
+    queue = [(nb, 1) for nb in notebooks]
     t0 = time.monotonic()
 
     def worker(driver) -> None:
@@ -544,12 +548,18 @@ def main(argv: list[str] | None = None) -> int:
             with lock:
                 if not queue:
                     return
-                nb = queue.pop(0)
+                nb, attempt = queue.pop(0)
             res = NotebookRun(driver, lab, nb, ROOT, args.timeout).run()
             with lock:
-                results.append(res)
-                status = "ok  " if not res.failures else "FAIL"
-                print(f"{status} {res.seconds:5.1f} s  {res.checks:2d} checks  {nb.relative_to(ROOT)}", flush=True)
+                again = bool(res.failures) and attempt <= args.retries
+                if again:
+                    queue.append((nb, attempt + 1))
+                else:
+                    results.append(res)
+                status = "ok  " if not res.failures else ("RETRY" if again else "FAIL")
+                tried = f" (attempt {attempt})" if attempt > 1 or again else ""
+                print(f"{status:5s} {res.seconds:5.1f} s  {res.checks:2d} checks  {nb.relative_to(ROOT)}{tried}",
+                      flush=True)
                 for f in res.failures:
                     print(f"       - {f}", flush=True)
 
