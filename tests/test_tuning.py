@@ -10,11 +10,12 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import asdict
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from dlhelpers import tuning as T
@@ -268,3 +269,171 @@ def test_worker_errors():
         W.run_worker("sqlite://", "s", n_trials=1, objective="mnist")
     with pytest.raises(ValueError, match="n_trials must be >= 1, got 0"):
         W.run_worker("sqlite://", "s", n_trials=0)
+
+
+# --------------------------------------------------------------------------- pruning: the median stopping rule
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.floats(-1e3, 1e3), st.sampled_from([0.0, 0.25, 0.5, 1.0]), st.just(math.nan)),
+                max_size=12), st.floats(0.0, 100.0))
+def test_nanpercentile_rounds_exactly_like_numpy(values, q):
+    ours = T.nanpercentile(values, q)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy's all-NaN slice warning
+        theirs = float(np.nanpercentile(np.asarray(values, dtype=float), q)) if values else math.nan
+    assert (math.isnan(ours) and math.isnan(theirs)) or ours == theirs
+
+
+_VALUES = st.one_of(st.sampled_from([0.1, 0.2, 0.3, 0.5, 0.8]), st.floats(-2.0, 2.0),
+                  st.sampled_from([0.1, 0.2, 0.3, 0.5, 0.8]), st.just(math.nan))
+
+
+@st.composite
+def curves(draw, max_step: int = 4):
+    """A learning curve ``{step: value}``: usually steps 0..k (as a training loop reports), sometimes sparse."""
+    if draw(st.booleans()) or draw(st.booleans()):
+        steps = list(range(draw(st.integers(1, max_step + 1))))
+    else:
+        steps = draw(st.lists(st.integers(0, max_step), min_size=1, max_size=max_step + 1, unique=True))
+    return {s: draw(_VALUES) for s in steps}
+
+
+@st.composite
+def prune_cases(draw):
+    completed = draw(st.lists(curves(), max_size=7))
+    others = draw(st.lists(st.tuples(st.sampled_from(["pruned", "failed"]), curves()), max_size=2))
+    running = draw(curves())
+    kw = {"n_startup_trials": draw(st.integers(0, 4)), "n_warmup_steps": draw(st.integers(0, 2)),
+          "interval_steps": draw(st.integers(1, 3)), "n_min_trials": draw(st.integers(1, 3))}
+    return completed, others, running, kw, draw(st.sampled_from(["minimize", "maximize"]))
+
+
+def _optuna_decision(pruner, completed, others, running, direction) -> bool:
+    """Optuna's own decision: a study holding the histories, a running trial that reports ``running``."""
+    import optuna
+    from optuna.trial import TrialState, create_trial
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.create_study(direction=direction, pruner=pruner)
+    for c in completed:
+        study.add_trial(create_trial(value=0.0, intermediate_values=c))
+    for state, c in others:  # pruned / failed trials must not count
+        study.add_trial(create_trial(state=TrialState.PRUNED if state == "pruned" else TrialState.FAIL,
+                                     intermediate_values=c))
+    trial = study.ask()
+    for step, value in running.items():
+        trial.report(value, step)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy's all-NaN slice warning
+        return trial.should_prune()
+
+
+@settings(max_examples=200, deadline=None)
+@given(prune_cases())
+def test_median_prune_decides_exactly_as_optunas_median_pruner(case):
+    import optuna
+
+    completed, others, running, kw, direction = case
+    ours = T.median_prune(completed, running, direction=direction, **kw)
+    n_min = kw.pop("n_min_trials")
+    theirs = _optuna_decision(optuna.pruners.MedianPruner(**kw, n_min_trials=n_min), completed, others, running,
+                              direction)
+    assert ours == theirs
+    event(f"prune={ours}")
+    assert T.MedianPruner(**kw, n_min_trials=n_min).prune(completed, running, direction) == ours
+
+
+@settings(max_examples=100, deadline=None)
+@given(prune_cases(), st.floats(0.0, 100.0))
+def test_percentile_prune_decides_exactly_as_optunas_percentile_pruner(case, percentile):
+    import optuna
+
+    completed, others, running, kw, direction = case
+    ours = T.percentile_prune(completed, running, percentile, direction=direction, **kw)
+    n_min = kw.pop("n_min_trials")
+    pruner = optuna.pruners.PercentilePruner(percentile, **kw, n_min_trials=n_min)
+    assert ours == _optuna_decision(pruner, completed, others, running, direction)
+
+
+def test_median_prune_by_hand():
+    history = [{0: 0.30, 1: 0.40}, {0: 0.42, 1: 0.50}, {0: 0.35, 1: 0.45}]
+    # maximizing accuracy: the median at step 0 is 0.35; a trial whose best so far is 0.33 is below it
+    assert T.median_prune(history, {0: 0.33}, n_startup_trials=3, direction="maximize")
+    assert not T.median_prune(history, {0: 0.36}, n_startup_trials=3, direction="maximize")
+    assert not T.median_prune(history, {0: 0.33}, n_startup_trials=4, direction="maximize")  # too few finished
+    assert not T.median_prune(history, {0: 0.33}, n_startup_trials=3, n_warmup_steps=1, direction="maximize")
+    # the best value so far counts, not the latest: 0.46 at step 0 beats the step-1 median 0.45
+    assert not T.median_prune(history, {0: 0.46, 1: 0.10}, n_startup_trials=3, direction="maximize")
+
+
+def test_pruner_errors():
+    with pytest.raises(ValueError, match="n_startup_trials must be an int >= 0, got -1"):
+        T.MedianPruner(n_startup_trials=-1)
+    with pytest.raises(ValueError, match="interval_steps must be an int >= 1, got 0"):
+        T.median_prune([], {0: 1.0}, interval_steps=0)
+    with pytest.raises(ValueError, match="percentile must be a number in \\[0, 100\\], got 101"):
+        T.PercentilePruner(101)
+    with pytest.raises(ValueError, match="unknown direction 'up'"):
+        T.median_prune([], {0: 1.0}, direction="up")
+
+
+def test_search_with_a_pruner_stops_bad_trials_and_records_their_curves(tmp_path):
+    space = T.Space({"rate": T.Float(0.0, 1.0)})
+
+    def objective(params, report):  # a learning curve rising at `rate`; 6 steps
+        for step in range(6):
+            report(step, params["rate"] * (step + 1))
+        return params["rate"] * 6
+
+    recs = T.search(objective, space, "random", n_trials=12, seed=0, direction="maximize", show_progress=False,
+                    pruner=T.MedianPruner(n_startup_trials=3, n_warmup_steps=1), log_path=tmp_path / "p.jsonl")
+    states = [r.state for r in recs]
+    assert states[:3] == ["complete"] * 3 and "pruned" in states
+    for r in recs:
+        steps = sorted(r.intermediate)
+        assert steps == list(range(len(steps))) and r.value == r.intermediate[steps[-1]]
+        assert (len(steps) < 6) == (r.state == "pruned")
+        if r.state == "pruned":  # below the median of the completed ones at its last step
+            done = [q.intermediate[steps[-1]] for q in recs[: r.number] if q.state == "complete"]
+            assert r.value < np.median(done)
+    assert T.best_record(recs, "maximize").state == "complete"
+    back = T.load_records(tmp_path / "p.jsonl")
+    assert [b.intermediate for b in back] == [r.intermediate for r in recs]  # int steps survive JSON
+    with pytest.raises(ValueError, match="step must be a non-negative int, got -1"):
+        T.search(lambda p, report: report(-1, 0.0), space, n_trials=1, pruner=T.MedianPruner(), show_progress=False)
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_optuna_bridge_suggest_records_and_replay():
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = T.Space({"lr": T.Float(1e-4, 1e-1, log=True), "w": T.Int(2, 64, log=True), "p": T.Float(0.0, 0.5),
+                     "c": T.Categorical(["a", "b"])})
+    f = lambda p: math.log10(p["lr"]) + p["w"] / 64 + p["p"] + (p["c"] == "b")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda t: f(T.suggest(t, space)), n_trials=6)
+    assert all(t.distributions == T.optuna_distributions(space) for t in study.trials)
+    recs = T.records_from_study(study, seed=0, searcher="optuna-random")
+    assert [r.params for r in recs] == [t.params for t in study.trials] and all(r.state == "complete" for r in recs)
+    replayed = T.search(f, space, T.ReplaySearcher(space, [r.params for r in recs]), n_trials=10,
+                        show_progress=False)
+    assert [r.value for r in replayed] == [t.value for t in study.trials]  # then StopIteration ends the search
+    back = T.records_to_study(recs, space)
+    assert [t.params for t in back.trials] == [t.params for t in study.trials]
+    assert back.best_value == study.best_value
+    with pytest.raises(TypeError, match="space must be a Space"):
+        T.optuna_distributions({"x": T.Float(0, 1)})
+    with pytest.raises(ValueError, match=r"params lack \['w'\]"):
+        T.ReplaySearcher(space, [{"lr": 1e-3, "p": 0.1, "c": "a"}])
+
+
+def test_mnist1d_task_is_deterministic_and_reports_every_epoch():
+    task = T.MNIST1DTask(seed=0, epochs=2)
+    assert task.X_train.shape == (3200, 40) and task.X_val.shape == (800, 40) and task.X_test.shape == (1000, 40)
+    seen = []
+    a, ma = task.objective(T.MNIST1D_DEFAULTS, lambda step, v: seen.append((step, v)))
+    b, _ = task.objective(T.MNIST1D_DEFAULTS)
+    assert a == b and [s for s, _ in seen] == [0, 1] and seen[-1][1] == a and ma["epochs"] == 2.0
+    assert 0.1 < a < 1.0  # better than chance (10 classes)
+    with pytest.raises(ValueError, match="epochs must be a positive int, got 0"):
+        T.MNIST1DTask(epochs=0)
