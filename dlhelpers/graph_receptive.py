@@ -46,7 +46,7 @@ import torch
 from torch import fx, nn
 
 from dlhelpers.receptive import EmpiricalRF
-from dlhelpers.shapes import fx_trace, trace_shapes
+from dlhelpers.shapes import fx_trace, serialized, trace_shapes
 
 __all__ = ["NodeRF", "graph_empirical_receptive_field", "graph_receptive_field", "path_receptive_fields"]
 
@@ -56,6 +56,7 @@ _Geom = tuple[_Dim, ...]
 _FLAT = "flat"  # the node has no spatial dims left (after flatten): it sees the whole input
 
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_CONV_T = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 _MAXPOOL = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)
 _AVGPOOL = (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
 _ADAPTIVE = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
@@ -345,6 +346,7 @@ def _is_flatten(gm: fx.GraphModule, node: fx.Node) -> bool:
 
 
 # --------------------------------------------------------------------------- public entry points
+@serialized
 def graph_receptive_field(model: nn.Module, input_shape: Sequence[int]) -> list[NodeRF]:
     """Receptive field, jump (effective stride) and centre offsets of every spatial node of ``model``.
 
@@ -366,6 +368,7 @@ def graph_receptive_field(model: nn.Module, input_shape: Sequence[int]) -> list[
     return _propagate(trace.graph_module, shape, fn)
 
 
+@serialized
 def path_receptive_fields(model: nn.Module, input_shape: Sequence[int], node: str | None = None
                           ) -> list[tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...], tuple[float, ...]]]:
     """Brute force: every input-to-``node`` path of the graph with its own ``(size, jump, start)``.
@@ -433,9 +436,9 @@ def _single_window(gm: fx.GraphModule, node: fx.Node, rows: dict, input_shape: S
 
 # --------------------------------------------------------------------------- the autograd measurement
 def _probe_modules(module: nn.Module) -> None:
-    """In place: all-ones convolutions, average pooling for max pooling, identity for per-position layers."""
+    """In place: all-ones (transposed) convolutions, average pooling for max pooling, identity per position."""
     for name, child in module.named_children():
-        if isinstance(child, _CONV):
+        if isinstance(child, _CONV + _CONV_T):
             with torch.no_grad():
                 child.weight.fill_(1.0)
                 if child.bias is not None:
@@ -456,6 +459,7 @@ def _probe_modules(module: nn.Module) -> None:
             _probe_modules(child)
 
 
+@serialized
 def graph_empirical_receptive_field(model: nn.Module, input_shape: Sequence[int], node: str | None = None,
                                     position: Sequence[int] | None = None) -> EmpiricalRF:
     """Receptive field of one unit of ``node`` (default: the last spatial node) measured by autograd.
@@ -466,10 +470,16 @@ def graph_empirical_receptive_field(model: nn.Module, input_shape: Sequence[int]
     gradient. Backpropagates a one-hot at ``position`` (default: the centre unit, all channels) of ``node``'s
     output and returns the bounding box of the non-zero ``|d out / d input|`` as a
     ``dlhelpers.receptive.EmpiricalRF``. Merges must be monotone (add, multiply, concatenate), as in real nets.
+    Transposed convolutions (all-ones too) and nearest/linear upsampling are measured as well, so a U-Net's
+    output pixels can be probed, although :func:`graph_receptive_field` has no interval rule for them.
     """
     fn = "graph_empirical_receptive_field"
-    rows = graph_receptive_field(model, input_shape)
-    names = [r.name for r in rows]
+    try:
+        names = [r.name for r in graph_receptive_field(model, input_shape)]
+    except TypeError:  # an operation without an interval rule (transposed conv, upsampling): autograd still works
+        rank = len(tuple(input_shape))
+        names = [n.name for n in trace_shapes(model, tuple(input_shape), method="fx")
+                 if n.output_shape is not None and len(n.output_shape) == rank]
     target = node or names[-1]
     if target not in names:
         raise ValueError(f"{fn}: node must be one of the spatial nodes {names[:8]}..., got {node!r}")

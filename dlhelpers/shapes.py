@@ -37,6 +37,14 @@ From-scratch modules that *look like* these (a 4-D ``weight`` with ``stride`` an
 and ``out_features`` with a 2-D ``weight``; ``embed_dim``, ``num_heads``, ``in_proj_weight``) are counted the
 same way, so ``dlhelpers.blocks`` and ``dlhelpers.attention`` get FLOPs too.
 
+Threads: ``torch.fx`` tracing patches ``torch.nn.Module.__call__`` for the whole process, so a model run in
+another thread while a trace is in progress is recorded into (or breaks) that trace. Every entry point here
+(and in ``dlhelpers.graph_receptive``) holds :data:`trace_lock`, so calls from two threads -- a cell and an
+ipywidgets callback, which JupyterLab >= 4.4 runs in a kernel *subshell* thread -- take turns.
+
+:func:`valid_input_sizes` lists the input sizes a model accepts (a U-Net whose skip connections must match),
+found by tracing on the ``meta`` device; :func:`plot_spatial_profile` draws :meth:`ShapeTrace.spatial_profile`.
+
 PyTorch counterparts: output shapes and parameter counts equal ``torchinfo.summary``'s (per module call),
 the total FLOPs equal ``FlopCounterMode().get_total_flops()`` -- checked on torchvision architectures in
 ``tests/test_shapes.py``.
@@ -44,17 +52,35 @@ the total FLOPs equal ``FlopCounterMode().get_total_flops()`` -- checked on torc
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
-from collections.abc import Callable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import fx, nn
 
-__all__ = ["NodeInfo", "ShapeError", "ShapeTrace", "count_flops", "fx_trace", "trace_shapes"]
+__all__ = ["NodeInfo", "ShapeError", "ShapeTrace", "count_flops", "fx_trace", "plot_spatial_profile", "trace_lock",
+           "trace_shapes", "valid_input_sizes"]
 
 Shape = tuple[int, ...]
+
+#: held while tracing or propagating: fx patches ``nn.Module.__call__`` process-wide during a trace
+trace_lock = threading.RLock()
+
+
+def serialized(fn: Callable) -> Callable:
+    """Run ``fn`` holding :data:`trace_lock` (one trace at a time per process; re-entrant)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with trace_lock:
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 class ShapeError(ValueError):
@@ -303,6 +329,7 @@ class _LeafTracer(fx.Tracer):
         return from_torch and next(m.children(), None) is None
 
 
+@serialized
 def fx_trace(model: nn.Module) -> fx.GraphModule:
     """``torch.fx`` graph of ``model`` with the leaf policy of :func:`trace_shapes` (raises on failure)."""
     tracer = _LeafTracer()
@@ -481,6 +508,7 @@ def _with_eval(model: nn.Module, run: Callable[[], Any]) -> Any:
             m.training = flag
 
 
+@serialized
 def trace_shapes(model: nn.Module, input_size: Sequence[int] | torch.Tensor, *, method: str = "auto",
                  dtype: torch.dtype | None = None) -> ShapeTrace:
     """Per-node op, input/output shapes, parameters and FLOPs of ``model`` on one input.
@@ -516,3 +544,82 @@ def trace_shapes(model: nn.Module, input_size: Sequence[int] | torch.Tensor, *, 
     result = _with_eval(gm, lambda: recorder.run(x))
     return ShapeTrace(recorder.rows, "fx", tuple(x.shape), None, gm, _tensor_shapes(result))
 
+
+
+# --------------------------------------------------------------------------- input sizes and the profile plot
+@serialized
+def valid_input_sizes(model: nn.Module, in_channels: int, sizes: Iterable[int], *, spatial_dims: int = 2,
+                      same_size: bool = False) -> list[int]:
+    """The sizes ``n`` in ``sizes`` for which ``model`` runs on a ``(1, in_channels, n, ..., n)`` input.
+
+    A U-Net concatenates each decoder map with the encoder map of the same level, so an input that a
+    stride-2 layer halves with rounding (``floor(25 / 2) = 12``, upsampled to 24) breaks the ``torch.cat``.
+    Each size is traced with :func:`trace_shapes` on a ``meta`` copy of the model (shapes only, no memory,
+    no arithmetic); a :class:`ShapeError` marks it invalid. ``same_size=True`` also requires the output's
+    spatial size to equal the input's (a segmentation network). Square inputs (every spatial dim ``n``).
+    Counterpart: running the real model and catching the ``RuntimeError`` (``tests/test_shapes.py``).
+    """
+    fn = "valid_input_sizes"
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{fn}: model must be an nn.Module, got {type(model).__name__}")
+    if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
+        raise ValueError(f"{fn}: in_channels must be a positive int, got {in_channels!r}")
+    if isinstance(spatial_dims, bool) or spatial_dims not in (1, 2, 3):
+        raise ValueError(f"{fn}: spatial_dims must be 1, 2 or 3, got {spatial_dims!r}")
+    candidates = list(sizes)
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in candidates):
+        raise ValueError(f"{fn}: sizes must be positive ints, got {candidates[:8]}")
+    tensors = [*model.parameters(), *model.buffers()]
+    meta = model if tensors and all(t.is_meta for t in tensors) else copy.deepcopy(model).to("meta")
+    try:  # trace the graph once (it does not depend on the size), propagate each size through it
+        gm = fx_trace(meta)
+    except Exception:  # noqa: BLE001 -- not fx-traceable: trace_shapes falls back to hooks per size
+        gm = None
+    valid = []
+    for n in candidates:
+        shape = (1, in_channels) + (n,) * spatial_dims
+        try:
+            if gm is None:
+                out = trace_shapes(meta, shape).output_shape
+            else:
+                x = _example_input(meta, shape, None, fn)
+                outs = _tensor_shapes(_with_eval(gm, lambda x=x: _ShapeRecorder(gm).run(x)))
+                out = outs[0] if outs else None
+        except ShapeError:
+            continue
+        if same_size and (out is None or tuple(out[2:]) != (n,) * spatial_dims):
+            continue
+        valid.append(n)
+    return valid
+
+
+def plot_spatial_profile(trace: ShapeTrace, ax: Any = None, title: str | None = None) -> Any:
+    """Plot resolution (H, and W where it differs) and channels C after every module call of ``trace``.
+
+    The x axis is the index into :meth:`ShapeTrace.spatial_profile`; both y axes are log2. Returns the
+    resolution axis (the channel axis is its ``twinx``).
+    """
+    import matplotlib.pyplot as plt
+
+    profile = trace.spatial_profile()
+    if not profile:
+        raise ValueError("plot_spatial_profile: the trace has no module call with an [N, C, *spatial] output")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 3))
+    heights = [p[2][0] for p in profile]
+    ax.plot(heights, color="C0", label="H")
+    if any(len(p[2]) > 1 and p[2][-1] != p[2][0] for p in profile):
+        ax.plot([p[2][-1] for p in profile], color="C0", ls="--", label="W")
+    ax.set_yscale("log", base=2)
+    ax.set_ylabel("resolution")
+    ax.set_xlabel("module call (conv / norm / pool ...)")
+    twin = ax.twinx()
+    twin.plot([p[1] for p in profile], color="C1", label="channels C")
+    twin.set_yscale("log", base=2)
+    twin.set_ylabel("channels C")
+    twin.grid(False)
+    lines = ax.get_lines() + twin.get_lines()
+    ax.legend(lines, [line.get_label() for line in lines], loc="upper center", fontsize=8)
+    if title is not None:
+        ax.set_title(title)
+    return ax

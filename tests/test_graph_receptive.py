@@ -246,3 +246,48 @@ def test_errors_name_the_node():
         graph_receptive_field(nn.Conv1d(1, 1, 3), (1, 1, 8))[-1].box((9,))
     with pytest.raises(ValueError, match="node must be one of the spatial nodes"):
         path_receptive_fields(nn.Conv1d(1, 1, 3), (1, 1, 8), node="nope")
+
+
+# --------------------------------------------------------------------------- transposed convolutions, upsampling
+@settings(max_examples=15, deadline=None)
+@given(nd=st.sampled_from([1, 2]), data=st.data())
+def test_empirical_field_through_transposed_convs_equals_the_jacobian(nd, data):
+    """U-Net-like nets (transposed convs, upsampling, a skip cat): the probe's gradient box equals the non-zero
+    set of d out / d in of the real net with random positive weights (no cancellation possible)."""
+    conv, convt = [(nn.Conv1d, nn.ConvTranspose1d), (nn.Conv2d, nn.ConvTranspose2d)][nd - 1]
+    k, s = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 3))
+    kt, st_, pt, dt = (data.draw(st.integers(1, 4)), data.draw(st.integers(1, 3)), data.draw(st.integers(0, 1)),
+                       data.draw(st.integers(1, 2)))
+    upsample = data.draw(st.sampled_from(["none", "nearest", "linear"]))
+    mode = {"nearest": "nearest", "linear": "linear" if nd == 1 else "bilinear"}.get(upsample)
+    n = data.draw(st.integers(max(k, 4), 12))
+    c = (n - k) // s + 1
+    assume((c - 1) * st_ - 2 * pt + dt * (kt - 1) + 1 >= 1)  # the transposed conv's output is not empty
+
+    class EncDec(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.down = conv(1, 2, k, stride=s)
+            self.up = convt(2, 2, kt, stride=st_, padding=pt, dilation=dt)
+            self.mix = conv(3, 1, 3, padding=1)
+
+        def forward(self, x):
+            y = torch.relu(self.up(self.down(x)))
+            if upsample != "none":
+                y = F.interpolate(y, scale_factor=2, mode=mode)
+            y = F.interpolate(y, size=x.shape[2:])  # back to the input grid (identity when equal)
+            return self.mix(torch.cat([y, x], 1))
+
+    model = EncDec().double()
+    shape = (1, 1) + (n,) * nd
+    emp = graph_empirical_receptive_field(model, shape, position=data.draw(st.tuples(*[st.integers(0, n - 1)] * nd)))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.rand_like(p) + 0.1)  # positive: no cancellation, relu stays on
+    x = torch.ones(shape, dtype=torch.float64, requires_grad=True)
+    out = model(x)
+    grad_out = torch.zeros_like(out)
+    grad_out[(0, 0, *emp.position)] = 1.0
+    (g,) = torch.autograd.grad(out, x, grad_out)
+    nz = torch.nonzero(g[0, 0])
+    assert emp.lo == tuple(int(v) for v in nz.min(0).values) and emp.hi == tuple(int(v) for v in nz.max(0).values)

@@ -1,5 +1,6 @@
 """dlhelpers.shapes vs torchinfo.summary (shapes, params), FlopCounterMode (FLOPs) and fx's ShapeProp."""
 
+import threading
 from collections import defaultdict
 
 import pytest
@@ -14,7 +15,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from dlhelpers.shapes import ShapeError, count_flops, fx_trace, trace_shapes
+from dlhelpers.shapes import ShapeError, count_flops, fx_trace, plot_spatial_profile, trace_shapes, valid_input_sizes
 
 
 def _uninitialised(make) -> nn.Module:
@@ -179,6 +180,103 @@ def test_table_and_frame():
     assert count_flops("function", "relu", None, [(3, 4)], [(3, 4)]) == 0
 
 
+# --------------------------------------------------------------------------- U-Nets and input sizes
+class RandomUNet(nn.Module):
+    """Encoder (conv, then a downsampling layer per level) / decoder (upsample, cat the skip, conv)."""
+
+    def __init__(self, nd: int, depth: int, down: list[tuple[str, int, int]], up: str, pad_skip: bool) -> None:
+        super().__init__()
+        conv, convt, pool = [(nn.Conv1d, nn.ConvTranspose1d, nn.MaxPool1d),
+                             (nn.Conv2d, nn.ConvTranspose2d, nn.MaxPool2d)][nd - 1]
+        self.enc = nn.ModuleList([conv(1 if i == 0 else 2, 2, 3, padding=1) for i in range(depth)])
+        self.down = nn.ModuleList([pool(k, 2, p) if kind == "pool" else conv(2, 2, k, stride=2, padding=p)
+                                   for kind, k, p in down])
+        self.up = nn.ModuleList([convt(2, 2, 2, stride=2) if up == "convt" else nn.Upsample(scale_factor=2)
+                                 for _ in range(depth)])
+        self.dec = nn.ModuleList([conv(4, 2, 3, padding=1) for _ in range(depth)])
+        self.pad_skip = pad_skip
+
+    def forward(self, x):
+        skips = []
+        for enc, down in zip(self.enc, self.down):
+            x = enc(x)
+            skips.append(x)
+            x = down(x)
+        for up, dec, skip in zip(self.up, self.dec, reversed(skips)):
+            x = up(x)
+            if self.pad_skip:  # pad the upsampled map to the skip's size (the odd-size fix)
+                diff = [s - v for s, v in zip(skip.shape[2:], x.shape[2:])]
+                x = F.pad(x, [v for d in reversed(diff) for v in (d // 2, d - d // 2)])
+            x = dec(torch.cat([x, skip], 1))
+        return x
+
+
+def _runs(model: nn.Module, shape: tuple[int, ...], same_size: bool) -> bool:
+    try:
+        out = model(torch.zeros(shape))
+    except RuntimeError:
+        return False
+    return not same_size or out.shape[2:] == shape[2:]
+
+
+@settings(max_examples=12, deadline=None)
+@given(nd=st.sampled_from([1, 2]), depth=st.integers(1, 3), data=st.data(), up=st.sampled_from(["convt", "upsample"]),
+       pad_skip=st.booleans(), same_size=st.booleans())
+def test_valid_input_sizes_equal_running_the_model(nd, depth, data, up, pad_skip, same_size):
+    down = [data.draw(st.sampled_from([("pool", 2, 0), ("pool", 3, 1), ("conv", 2, 0), ("conv", 3, 1),
+                                       ("conv", 3, 0)])) for _ in range(depth)]
+    model = RandomUNet(nd, depth, down, up, pad_skip).eval()
+    sizes = range(2 ** depth, 2 ** depth + (14 if nd == 2 else 30))
+    with torch.no_grad():
+        expected = [n for n in sizes if _runs(model, (1, 1) + (n,) * nd, same_size)]
+    assert valid_input_sizes(model, 1, sizes, spatial_dims=nd, same_size=same_size) == expected
+    if all(d == ("pool", 2, 0) for d in down) and not pad_skip:  # the classic U-Net: multiples of 2**depth
+        assert expected == [n for n in sizes if n % 2 ** depth == 0]
+
+
+def test_concurrent_traces_take_turns():
+    """fx patches nn.Module.__call__ process-wide: a trace in another thread must not leak into this one."""
+    with torch.device("meta"):
+        models = [torchvision.models.resnet18(weights=None), torchvision.models.mobilenet_v2(weights=None)]
+    serial = [[(n.name, n.output_shape) for n in trace_shapes(m, (1, 3, 64, 64))] for m in models]
+    results: list[list] = [[], []]
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def worker(i: int) -> None:
+        start.wait()
+        try:
+            for _ in range(4):
+                results[i].append([(n.name, n.output_shape) for n in trace_shapes(models[i], (1, 3, 64, 64))])
+        except Exception as err:  # noqa: BLE001 -- reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and all(r == [serial[i]] * 4 for i, r in enumerate(results))
+
+
+def test_plot_spatial_profile_draws_the_profile():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    trace = trace_shapes(nn.Sequential(nn.Conv2d(1, 4, 3, stride=2), nn.ReLU(), nn.Conv2d(4, 8, (1, 3))),
+                         (1, 1, 9, 12))
+    ax = plot_spatial_profile(trace, title="t")
+    profile = trace.spatial_profile()
+    h, w, c = ax.get_lines()[0], ax.get_lines()[1], ax.figure.axes[1].get_lines()[0]
+    assert list(h.get_ydata()) == [p[2][0] for p in profile] and list(w.get_ydata()) == [p[2][1] for p in profile]
+    assert list(c.get_ydata()) == [p[1] for p in profile] == [4, 4, 8] and ax.get_title() == "t"
+    plt.close("all")
+    with pytest.raises(ValueError, match="no module call with an"):
+        plot_spatial_profile(trace_shapes(nn.Linear(3, 2), (1, 3)))
+
+
 # --------------------------------------------------------------------------- errors
 def test_shape_errors_name_the_node_and_the_shapes():
     with pytest.raises(ShapeError, match=r"node '_2', module '2' \(Linear\), failed on input shapes \[1, 1568\]; "
@@ -220,3 +318,11 @@ def test_argument_errors():
         trace_shapes(nn.TransformerEncoderLayer(8, 2, 16), (3, 1, 8), method="fx")
     with pytest.raises(KeyError, match="no node named 'nope'"):
         trace_shapes(nn.ReLU(), (1, 3))["nope"]
+    with pytest.raises(TypeError, match="valid_input_sizes: model must be an nn.Module, got int"):
+        valid_input_sizes(3, 1, [8])
+    with pytest.raises(ValueError, match="in_channels must be a positive int, got 0"):
+        valid_input_sizes(nn.ReLU(), 0, [8])
+    with pytest.raises(ValueError, match="spatial_dims must be 1, 2 or 3, got 4"):
+        valid_input_sizes(nn.ReLU(), 1, [8], spatial_dims=4)
+    with pytest.raises(ValueError, match=r"sizes must be positive ints, got \[8, 0\]"):
+        valid_input_sizes(nn.ReLU(), 1, [8, 0])
