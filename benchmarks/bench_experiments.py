@@ -1,12 +1,15 @@
 """Overhead of dlhelpers.experiments.Tracker on a training step (MNIST-1D-sized MLP and CNN, CPU float32).
 
 Each row times one epoch of ``dlhelpers.train.fit`` with a tracker configuration and prints its ratio to the
-same epoch without callbacks, measured in the same run (interleaved), so ratios compare across machines.
+same epoch without callbacks, measured in the same run (interleaved), so ratios compare across machines. Times are
+the process's CPU time (``time.process_time``, one thread), the fastest of the rounds: on a shared machine other
+processes inflate wall time but hardly this. The last
+line per model is the cost of the activation hooks alone: the all-on tracker over the same tracker with
+``activations=False`` (hooks on vs off).
 """
 
 from __future__ import annotations
 
-import statistics
 import time
 
 import torch
@@ -37,28 +40,31 @@ def _models() -> dict[str, nn.Module]:
 def _epoch(model: nn.Module, loader, config: dict | None) -> float:
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     callbacks = [] if config is None else [Tracker(**config)]
-    start = time.perf_counter()
+    start = time.process_time()
     fit(model, loader, epochs=1, optimizer=opt, callbacks=callbacks, show_progress=False,
         device=torch.device("cpu"))
-    return time.perf_counter() - start
+    return time.process_time() - start
 
 
-def main(rounds: int = 5) -> None:
+def main(rounds: int = 9) -> None:
     torch.manual_seed(0)
     X, y = torch.randn(2048, 1, 40), torch.randint(0, 10, (2048,))
     loader = make_loader(X, y, batch_size=64)
-    print(f"one epoch = {len(loader)} steps of batch 64; ratio = time / time without callbacks")
+    print(f"one epoch = {len(loader)} steps of batch 64; ratio = time / time without callbacks "
+          f"(CPU time, fastest of {rounds} interleaved rounds)")
     for mname, model in _models().items():
         times: dict[str, list[float]] = {name: [] for name in CONFIGS}
         _epoch(model, loader, None)  # warm-up
         for _ in range(rounds):  # interleaved rounds
             for name, config in CONFIGS.items():
                 times[name].append(_epoch(model, loader, config))
-        ref = statistics.median(times["no callbacks (reference)"])
+        best = {name: min(ts) for name, ts in times.items()}
+        ref = best["no callbacks (reference)"]
         print(f"\n{mname}")
-        for name, ts in times.items():
-            t = statistics.median(ts)
+        for name, t in best.items():
             print(f"  {name:38s} {format_time(t / len(loader)):>16s}/step  ratio {t / ref:5.2f}")
+        hooks = best["Tracker + activation hooks (all on)"] / best["Tracker + per-layer norms/ratios"]
+        print(f"  {'activation hooks on vs off':38s} {'':>16s}       ratio {hooks:5.2f}")
 
 
 if __name__ == "__main__":
