@@ -358,8 +358,8 @@ def read_trials(engine: str, storage: str, study: str | None = None) -> list[dic
 
 def kill_mid_trial(proc, engine: str, storage: str, study: str | None = None, *, after_complete: int = 2,
                    timeout: float = 60.0, poll: float = 0.05) -> int:
-    """Wait until ``after_complete`` trials are complete and the newest one is running with its params drawn,
-    then ``SIGKILL`` the worker ``proc`` (no clean-up runs, as when a machine dies); returns that trial's number."""
+    """Wait until ``after_complete`` trials are complete and ``proc`` runs a trial with its params drawn, then
+    ``SIGKILL`` the worker (no clean-up runs, as when a machine dies); returns the number of that trial."""
     import signal
 
     deadline = time.time() + timeout
@@ -367,7 +367,8 @@ def kill_mid_trial(proc, engine: str, storage: str, study: str | None = None, *,
         while time.time() < deadline:
             trials = read_trials(engine, storage, study)
             done = sum(t["state"] == "COMPLETE" for t in trials)
-            if done >= after_complete and trials and trials[-1]["state"] == "RUNNING" and trials[-1]["params"]:
+            mine = [t for t in trials if t["state"] == "RUNNING" and t["params"] and t["worker"] == proc.pid]
+            if done >= after_complete and mine:
                 proc.send_signal(signal.SIGKILL)
                 break
             if proc.poll() is not None:
@@ -378,7 +379,7 @@ def kill_mid_trial(proc, engine: str, storage: str, study: str | None = None, *,
             raise TimeoutError(f"kill_mid_trial: no running trial after {after_complete} complete in {timeout} s")
     finally:
         proc.wait()
-    return trials[-1]["number"]
+    return mine[-1]["number"]
 
 
 def main(argv: list[str] | None = None) -> int:
