@@ -46,6 +46,7 @@ __all__ = [
     "torchvision_pretrained", "layer_names", "tap_features", "global_avg_pool", "freeze", "unfreeze", "bn_eval",
     "trainable_parameters", "count_parameters", "param_groups", "unfrozen_stages", "few_shot_indices",
     "linear_probe", "load_minilm", "mean_pool", "sentence_embeddings", "load_rotten_tomatoes", "load_lfw",
+    "load_mnist_5to9", "extract_pooled",
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -494,6 +495,34 @@ def load_lfw() -> tuple[torch.Tensor, torch.Tensor]:
     X = torch.from_numpy(skimage.data.lfw_subset()).float()[:, None]
     y = torch.cat([torch.ones(100), torch.zeros(100)]).long()
     return X, y
+
+
+def load_mnist_5to9(pool_per_class: int = 50, test_per_class: int = 100, *, seed: int = 0
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The chapter's target task: MNIST-5k digits 5-9, which the ``*_mnist04`` backbones never saw.
+
+    Labels are shifted to 0..4 and the 28x28 images zero-padded to 32x32 (as in pretraining). Per class, a seeded
+    permutation gives the first ``test_per_class`` images to the test set and the next ``pool_per_class`` to the
+    training pool (draw few-shot subsets from it with :func:`few_shot_indices`). Returns
+    ``(X_pool, y_pool, X_test, y_test)``, images ``[N, 1, 32, 32]`` in [0, 1], grouped by class.
+    """
+    from dlhelpers.data import load_mnist_5k
+
+    fn = "load_mnist_5to9"
+    for name, v in (("pool_per_class", pool_per_class), ("test_per_class", test_per_class)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"{fn}: {name} must be an int >= 1, got {v!r}")
+    if pool_per_class + test_per_class > 500:
+        raise ValueError(f"{fn}: pool_per_class + test_per_class must be <= 500 (images per digit in MNIST-5k), "
+                         f"got {pool_per_class} + {test_per_class}")
+    X, y = load_mnist_5k()
+    keep = y >= 5
+    X, y = F.pad(X[keep], (2, 2, 2, 2)), y[keep] - 5
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
+    by_class = [perm[y[perm] == c] for c in range(5)]
+    test_idx = torch.cat([idx[:test_per_class] for idx in by_class])
+    pool_idx = torch.cat([idx[test_per_class:test_per_class + pool_per_class] for idx in by_class])
+    return X[pool_idx], y[pool_idx], X[test_idx], y[test_idx]
 
 
 # --------------------------------------------------------------------------- text: MiniLM and Rotten Tomatoes

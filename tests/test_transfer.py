@@ -485,3 +485,28 @@ def test_rotten_tomatoes() -> None:
 def test_lfw() -> None:
     X, y = T.load_lfw()
     assert X.shape == (200, 1, 25, 25) and 0 <= X.min() and X.max() <= 1 and y.sum() == 100
+
+
+def test_load_mnist_5to9_is_the_unseen_digits_split_disjointly() -> None:
+    Xp, yp, Xt, yt = T.load_mnist_5to9(20, 30, seed=1)
+    assert Xp.shape == (100, 1, 32, 32) and Xt.shape == (150, 1, 32, 32)
+    assert torch.equal(torch.bincount(yp), torch.full((5,), 20))
+    assert torch.equal(torch.bincount(yt), torch.full((5,), 30))
+    assert Xp[..., :2, :].abs().max() == 0 and Xp[..., 2:30, 2:30].amax((1, 2, 3)).min() > 0  # padded 28 -> 32
+    X, y = load_mnist_5k()
+    flat = X[y >= 5].flatten(1)
+    source = {tuple(r.tolist()) for r in X[y < 5].flatten(1)[:50]}
+    rows = [tuple(r.tolist()) for r in torch.cat([Xp, Xt])[..., 2:30, 2:30].flatten(1)]
+    assert len(set(rows)) == len(rows) and not source & set(rows)  # disjoint and never digits 0-4
+    match = (torch.cat([Xp, Xt])[..., 2:30, 2:30].flatten(1)[:, None] == flat[None]).all(-1)
+    assert torch.equal(y[y >= 5][match.float().argmax(1)] - 5, torch.cat([yp, yt]))  # labels shifted to 0..4
+    again = T.load_mnist_5to9(20, 30, seed=1)
+    assert all(torch.equal(a, b) for a, b in zip((Xp, yp, Xt, yt), again))
+    assert not torch.equal(T.load_mnist_5to9(20, 30, seed=2)[0], Xp)
+
+
+def test_load_mnist_5to9_errors() -> None:
+    with pytest.raises(ValueError, match=r"load_mnist_5to9: pool_per_class must be an int >= 1, got 0"):
+        T.load_mnist_5to9(0)
+    with pytest.raises(ValueError, match=r"must be <= 500 .* got 450 \+ 100"):
+        T.load_mnist_5to9(450, 100)
