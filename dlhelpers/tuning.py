@@ -16,8 +16,8 @@ here                                   Optuna counterpart
 ``median_prune`` / ``MedianPruner``    ``optuna.pruners.MedianPruner`` (``percentile_prune``: ``PercentilePruner``)
 ``search(..., pruner=...)``            ``trial.report(value, step)`` + ``trial.should_prune()``
 ``suggest(trial, space)``              the ``trial.suggest_*`` calls of an Optuna objective, from one ``Space``
-``records_from_study``                ``study.trials`` as our records (one log format for both engines)
-``records_to_study``                  our records as an Optuna study (so its visualizations draw them)
+``records_from_study``                 ``study.trials`` as our records (one log format for both engines)
+``records_to_study``                   our records as an Optuna study (so its visualizations draw them)
 ``MNIST1DTask``                        a real objective: an MLP on MNIST-1D, validation accuracy per epoch
 =====================================  ======================================================================
 
