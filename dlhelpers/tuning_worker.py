@@ -379,7 +379,11 @@ def kill_mid_trial(proc, engine: str, storage: str, study: str | None = None, *,
             raise TimeoutError(f"kill_mid_trial: no running trial after {after_complete} complete in {timeout} s")
     finally:
         proc.wait()
-    return mine[-1]["number"]
+    number = mine[-1]["number"]
+    state = read_trials(engine, storage, study)[number]["state"]
+    if state != "RUNNING":  # the trial ended between our look and the kill (a stalled machine): say so, loudly
+        raise RuntimeError(f"kill_mid_trial: trial {number} was {state} when the kill landed; use a longer trial")
+    return number
 
 
 def main(argv: list[str] | None = None) -> int:
