@@ -1,5 +1,6 @@
 """dlhelpers.shapes vs torchinfo.summary (shapes, params), FlopCounterMode (FLOPs) and fx's ShapeProp."""
 
+import sys
 import threading
 from collections import defaultdict
 
@@ -252,10 +253,15 @@ def test_concurrent_traces_take_turns():
             errors.append(err)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads often, so unserialized traces would surely interleave
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
     assert not errors and all(r == [serial[i]] * 4 for i, r in enumerate(results))
 
 
