@@ -270,7 +270,8 @@ def test_logistic_regression_equals_sklearn(n: int, d: int, k: int, C: float, se
     assert_close(ours.coef_, torch.from_numpy(sk.coef_), atol=1e-5, rtol=1e-4)
     assert_close(ours.intercept_, torch.from_numpy(sk.intercept_), atol=1e-5, rtol=1e-4)
     Xt = rng.normal(size=(7, d))
-    assert_close(ours.predict_proba(Xt), torch.from_numpy(sk.predict_proba(Xt)), atol=1e-6, rtol=1e-5)
+    # the coefficients agree to atol 1e-5 / rtol 1e-4, so the probabilities can only be held to the same
+    assert_close(ours.predict_proba(Xt), torch.from_numpy(sk.predict_proba(Xt)), atol=1e-5, rtol=1e-4)
     assert ours.score(Xn, y) == pytest.approx(sk.score(Xn, y), abs=1.5 / n)   # a tie on the boundary may differ
 
 
