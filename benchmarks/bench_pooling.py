@@ -1,15 +1,26 @@
 """Speed of dlhelpers.pooling relative to torch.nn.functional (forward and forward+backward), CPU float32.
 
-Ratios (ours / torch) are measured in the same run, interleaved, so they are comparable across machines.
+Input ``[16, 32, 56, 56]``; target <= 2x in every case, forward and forward+backward. Ratios (ours / torch)
+are measured in the same run with calls interleaved and the best of several rounds kept (``best_of`` from
+``bench_conv``): with one thread the clock is the thread's CPU time, which a busy shared machine barely
+disturbs; with the default thread count it is wall time (noisier under load).
 """
 
 from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from dlhelpers import pooling as P
-from dlhelpers.utils import benchmark, format_time
+from dlhelpers.utils import format_time
+
+_spec = importlib.util.spec_from_file_location("bench_conv", Path(__file__).with_name("bench_conv.py"))
+_bench_conv = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_bench_conv)
+best_of = _bench_conv.best_of
 
 CASES = [
     ("max_pool2d k2 s2", P.max_pool2d, F.max_pool2d, (2,), {}),
@@ -33,19 +44,28 @@ def _fwd_bwd(fn, x: torch.Tensor, args: tuple, kwargs: dict):
     return run
 
 
-def main() -> None:
-    torch.manual_seed(0)
-    x = torch.randn(16, 32, 56, 56)
+def table(threads: int, x: torch.Tensor) -> None:
+    torch.set_num_threads(threads)
     xg = x.clone().requires_grad_(True)
-    print(f"input {tuple(x.shape)} float32")
+    clock = "thread CPU time" if threads == 1 else "wall time"
+    print(f"{threads} thread(s), {clock}")
     print(f"{'case':30s} {'ours fwd':>14s} {'torch fwd':>14s} {'ratio':>7s} {'fwd+bwd ratio':>14s}")
     for name, ours, theirs, args, kwargs in CASES:
-        t_ours = benchmark(_fwd(ours, x, args, kwargs), repeat=5)
-        t_torch = benchmark(_fwd(theirs, x, args, kwargs), repeat=5)
-        tb_ours = benchmark(_fwd_bwd(ours, xg, args, kwargs), repeat=3)
-        tb_torch = benchmark(_fwd_bwd(theirs, xg, args, kwargs), repeat=3)
-        print(f"{name:30s} {format_time(t_ours):>14s} {format_time(t_torch):>14s} {t_ours / t_torch:7.2f} "
-              f"{tb_ours / tb_torch:14.2f}")
+        t = best_of({"ours": _fwd(ours, x, args, kwargs), "torch": _fwd(theirs, x, args, kwargs)}, rounds=15)
+        tb = best_of({"ours": _fwd_bwd(ours, xg, args, kwargs), "torch": _fwd_bwd(theirs, xg, args, kwargs)},
+                     rounds=7)
+        print(f"{name:30s} {format_time(t['ours']):>14s} {format_time(t['torch']):>14s} "
+              f"{t['ours'] / t['torch']:7.2f} {tb['ours'] / tb['torch']:14.2f}")
+
+
+def main() -> None:
+    default_threads = torch.get_num_threads()
+    torch.manual_seed(0)
+    x = torch.randn(16, 32, 56, 56)
+    print(f"input {tuple(x.shape)} float32, target <= 2x")
+    for threads in dict.fromkeys((1, default_threads)):
+        table(threads, x)
+    torch.set_num_threads(default_threads)
 
 
 if __name__ == "__main__":

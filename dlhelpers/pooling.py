@@ -17,9 +17,15 @@ Rules PyTorch enforces and so do we: ``padding <= kernel_size // 2`` per axis, e
 Adaptive pooling picks the windows from the output size instead: output cell ``i`` of ``L_out`` covers
 ``[floor(i L / L_out), ceil((i+1) L / L_out))`` -- windows of varying size that may overlap.
 
-Autograd differentiates everything here; :func:`max_pool2d_backward` spells out the max-pool
-gradient (route each upstream gradient to its window's argmax, add where windows overlap) and
-:func:`max_pool2d_naive` is the loop version of the forward pass, written like PyTorch's CPU kernel.
+Gradients: max pooling's backward is that of PyTorch's kernel, written as one ``scatter_add`` (a custom
+``torch.autograd.Function``: route each upstream gradient to its window's argmax, add where windows
+overlap; :func:`max_pool2d_backward` is the same rule as a stand-alone, checked function). Everything else
+is differentiated by autograd. :func:`max_pool2d_naive` is the loop version of the forward pass, written
+like PyTorch's CPU kernel.
+
+Speed (``benchmarks/bench_pooling.py``): average pooling sums ``k`` strided slices per axis (separable)
+instead of reducing unfolded windows, and adaptive pooling whose output size divides the input size (global
+pooling included) is a reshape + mean / max; the general adaptive average keeps the averaging-matrix form.
 """
 
 from __future__ import annotations
@@ -170,29 +176,73 @@ def _finish(y: torch.Tensor, idx: torch.Tensor | None, batched: bool) -> PoolRes
 
 
 # --------------------------------------------------------------------------- max pooling
+def _max_and_indices(xb: torch.Tensor, k: Sequence[int], s: Sequence[int], p: Sequence[int], d: Sequence[int],
+                     out: Sequence[int], with_indices: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Values ``[N, C, *out]`` and (if asked) each maximum's flat position in the unpadded input plane."""
+    win = _windows(xb, k, s, p, d, out, _NEG_INF)  # padding can never win a max
+    y, arg = win.max(dim=-1)  # the first maximum in row-major window order (a NaN propagates)
+    if not with_indices:
+        return y, None
+    if (y == _NEG_INF).any():
+        # PyTorch's loop starts from (value -inf, index = first in-bounds element) and only moves on a
+        # strictly larger value, so a window whose maximum is -inf reports its first in-bounds element.
+        first = [(-(_grid(out, i, xb.device) * s[i] - p[i])).clamp(min=0).add(d[i] - 1)
+                 .div(d[i], rounding_mode="floor") for i in range(len(k))]
+        arg = torch.where(y == _NEG_INF, _ravel(first, k).expand_as(arg), arg)
+    # flat position = sum over axes of (o*s - p + offset*d) * row-major stride: a per-output-cell base plus
+    # a per-window-element offset, so one small lookup table replaces unravelling every argmax
+    n, dev = len(k), xb.device
+    strides = [math.prod(xb.shape[3 + i:]) for i in range(n)]
+    base = sum((_grid(out, i, dev) * s[i] - p[i]) * strides[i] for i in range(n))
+    steps = torch.meshgrid(*[torch.arange(k[i], device=dev) * (d[i] * strides[i]) for i in range(n)], indexing="ij")
+    return y, base + sum(steps).flatten().take(arg)
+
+
+def _scatter_to_argmax(grad_output: torch.Tensor, indices: torch.Tensor, input_shape: Sequence[int]
+                       ) -> torch.Tensor:
+    """``grad_input[n, c, indices[n, c, ...]] += grad_output[n, c, ...]`` (indices outside the plane: dropped)."""
+    planes, area = input_shape[0] * input_shape[1], math.prod(input_shape[2:])
+    idx, grad = indices.reshape(planes, -1), grad_output.reshape(planes, -1)
+    inside = (idx >= 0) & (idx < area)
+    grad_input = grad.new_zeros(planes, area)
+    grad_input.scatter_add_(1, torch.where(inside, idx, 0), torch.where(inside, grad, 0))
+    return grad_input.view(input_shape)
+
+
+class _MaxPoolFunction(torch.autograd.Function):
+    """Forward: max and argmax over the windows. Backward: one ``scatter_add`` to the argmax positions,
+    PyTorch's rule, instead of autograd's way back through the unfolded (overlapping) window view."""
+
+    @staticmethod
+    def forward(ctx, xb, k, s, p, d, out):  # noqa: ANN001, ANN205 (autograd signature)
+        y, idx = _max_and_indices(xb, k, s, p, d, out, with_indices=True)
+        ctx.save_for_backward(idx)
+        ctx.input_shape = tuple(xb.shape)
+        ctx.mark_non_differentiable(idx)
+        return y, idx
+
+    @staticmethod
+    def backward(ctx, grad_y, _grad_idx):  # noqa: ANN001, ANN205
+        (idx,) = ctx.saved_tensors
+        return _scatter_to_argmax(grad_y, idx, ctx.input_shape), None, None, None, None, None
+
+
+def _max_pool_core(xb: torch.Tensor, k: Sequence[int], s: Sequence[int], p: Sequence[int], d: Sequence[int],
+                   out: Sequence[int], return_indices: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    if xb.requires_grad and torch.is_grad_enabled():
+        y, idx = _MaxPoolFunction.apply(xb, tuple(k), tuple(s), tuple(p), tuple(d), tuple(out))
+        return y, (idx if return_indices else None)
+    return _max_and_indices(xb, k, s, p, d, out, return_indices)
+
+
 def _max_pool(x: torch.Tensor, n: int, kernel_size: IntOrTuple, stride: IntOrTuple | None,
               padding: IntOrTuple, dilation: IntOrTuple, ceil_mode: bool, return_indices: bool,
               fn: str) -> PoolResult:
     xb, batched = _prepare_input(x, n, fn)
     k, s, p, d = _pool_params(n, kernel_size, stride, padding, dilation, fn)
-    spatial = tuple(xb.shape[2:])
-    out = _output_size(spatial, k, s, p, d, ceil_mode, fn)
-    win = _windows(xb, k, s, p, d, out, _NEG_INF)  # padding can never win a max
-    # max over the window axis: the first maximum in row-major window order; autograd sends the
-    # gradient of y to exactly that element
-    y, arg = win.max(dim=-1)
-    if (y == _NEG_INF).any():
-        # PyTorch's loop starts from (value -inf, index = first in-bounds element) and only moves on a
-        # strictly larger value, so a window whose maximum is -inf reports its first in-bounds element.
-        first = [(-(_grid(out, i, xb.device) * s[i] - p[i])).clamp(min=0).add(d[i] - 1)
-                 .div(d[i], rounding_mode="floor") for i in range(n)]
-        arg = torch.where(y == _NEG_INF, _ravel(first, k).expand_as(arg), arg)
-        y = win.gather(-1, arg.unsqueeze(-1)).squeeze(-1)  # routes those gradients to the new `arg`
-    if not return_indices:
-        return _finish(y, None, batched)
-    offsets = _unravel(arg, k)
-    pos = [_grid(out, i, xb.device) * s[i] - p[i] + offsets[i] * d[i] for i in range(n)]
-    return _finish(y, _ravel(pos, spatial), batched)
+    out = _output_size(tuple(xb.shape[2:]), k, s, p, d, ceil_mode, fn)
+    y, idx = _max_pool_core(xb, k, s, p, d, out, return_indices)
+    return _finish(y, idx, batched)
 
 
 def max_pool1d(x: torch.Tensor, kernel_size: IntOrTuple, stride: IntOrTuple | None = None,
@@ -243,6 +293,29 @@ def _window_counts(spatial: Sequence[int], k: Sequence[int], s: Sequence[int], p
     return counts
 
 
+def _window_sums(x: torch.Tensor, k: Sequence[int], s: Sequence[int], p: Sequence[int], out: Sequence[int]
+                 ) -> torch.Tensor:
+    """``[N, C, *L] -> [N, C, *out]``: every window's sum, one axis at a time (the box filter is separable).
+
+    Zero-pad (``p`` left, ``p`` plus what a ``ceil_mode`` window needs right), then along each axis add the
+    ``k`` strided slices ``x[j], x[j+s], ..., x[j+(out-1)s]`` for ``j < k``: the same numbers as
+    ``_windows(...).sum(-1)``, without reducing over a non-contiguous window axis.
+    """
+    pads = []
+    for i in reversed(range(len(k))):  # F.pad: last axis first
+        extra = max(0, (out[i] - 1) * s[i] + k[i] - (x.shape[2 + i] + 2 * p[i]))
+        pads += [p[i], p[i] + extra]
+    if any(pads):
+        x = F.pad(x, pads)
+    for i in range(len(k)):
+        axis, span = 2 + i, (out[i] - 1) * s[i] + 1
+        total = x.narrow(axis, 0, span)[(slice(None),) * axis + (slice(None, None, s[i]),)]
+        for j in range(1, k[i]):
+            total = total + x.narrow(axis, j, span)[(slice(None),) * axis + (slice(None, None, s[i]),)]
+        x = total
+    return x
+
+
 def _avg_pool(x: torch.Tensor, n: int, kernel_size: IntOrTuple, stride: IntOrTuple | None,
               padding: IntOrTuple, ceil_mode: bool, count_include_pad: bool, divisor_override: int | None,
               fn: str) -> torch.Tensor:
@@ -258,7 +331,7 @@ def _avg_pool(x: torch.Tensor, n: int, kernel_size: IntOrTuple, stride: IntOrTup
         raise ValueError(f"{fn}: input size {spatial} is smaller than kernel_size {k} on some axis "
                          f"(PyTorch's avg_pool3d requires input >= kernel_size before padding)")
     out = _output_size(spatial, k, s, p, d, ceil_mode, fn)
-    total = _windows(xb, k, s, p, d, out, 0.0).sum(dim=-1)
+    total = _window_sums(xb, k, s, p, out)
     if divisor_override is not None:
         divisor: torch.Tensor | int = divisor_override
     else:
@@ -340,6 +413,14 @@ def _adaptive_avg_matrix(size: int, out: int, like: torch.Tensor) -> torch.Tenso
 def _adaptive_avg(x: torch.Tensor, n: int, output_size: object, fn: str) -> torch.Tensor:
     xb, batched = _prepare_input(x, n, fn)
     out = _adaptive_size(output_size, xb.shape[2:], n, fn)
+    spatial = tuple(xb.shape[2:])
+    if all(o > 0 and size % o == 0 for size, o in zip(spatial, out)):
+        # equal, non-overlapping windows of size L/out: split each axis into (out, L/out) and average the
+        # second part, one axis at a time (faster than one mean over several strided axes); out = 1 is GAP
+        y = xb
+        for i in range(n):
+            y = y.unflatten(2 + i, (out[i], spatial[i] // out[i])).mean(dim=3 + i)
+        return _finish(y, None, batched)
     y = xb
     for i in range(n):  # adaptive averaging is linear and separable: one matrix per axis
         m = _adaptive_avg_matrix(xb.shape[2 + i], out[i], xb)
@@ -350,7 +431,8 @@ def _adaptive_avg(x: torch.Tensor, n: int, output_size: object, fn: str) -> torc
 def adaptive_avg_pool1d(x: torch.Tensor, output_size: IntOrTuple) -> torch.Tensor:
     """Average over ``[floor(iL/L_out), ceil((i+1)L/L_out))`` for each output ``i``, whatever ``L`` is.
 
-    Computed as ``x @ A.T`` with the ``[L_out, L]`` averaging matrix ``A``. PyTorch: ``F.adaptive_avg_pool1d``.
+    Computed as ``x @ A.T`` with the ``[L_out, L]`` averaging matrix ``A`` (or, when ``L_out`` divides ``L``, as a
+    reshape to ``[..., L_out, L / L_out]`` and a mean). PyTorch: ``F.adaptive_avg_pool1d``.
     """
     return _adaptive_avg(x, 1, output_size, "adaptive_avg_pool1d")
 
@@ -372,6 +454,11 @@ def _adaptive_max(x: torch.Tensor, n: int, output_size: object, return_indices: 
     xb, batched = _prepare_input(x, n, fn)
     spatial = tuple(xb.shape[2:])
     out = _adaptive_size(output_size, spatial, n, fn)
+    if all(o > 0 and size % o == 0 for size, o in zip(spatial, out)):
+        # equal, non-overlapping windows [i L/out, (i+1) L/out): max pooling with kernel = stride = L/out
+        k = tuple(size // o for size, o in zip(spatial, out))
+        y, idx = _max_pool_core(xb, k, k, (0,) * n, (1,) * n, out, return_indices)
+        return _finish(y, idx, batched)
     if 0 in out:  # empty output (allowed, as in torch); slicing keeps it in the autograd graph
         y = xb.flatten(2)[:, :, :0].reshape(*xb.shape[:2], *out)
         return _finish(y, torch.zeros(y.shape, dtype=torch.long, device=xb.device) if return_indices else None,

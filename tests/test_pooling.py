@@ -415,3 +415,33 @@ def test_unbatched_max_pool2d_backward() -> None:
     y, idx = P.max_pool2d(x, 2, 1, return_indices=True)
     _, grad_ref = _grads(F.max_pool2d, x, 8, kernel_size=2, stride=1)
     assert_close(P.max_pool2d_backward(_randn(tuple(y.shape), 8), idx, tuple(x.shape)), grad_ref)
+
+
+# --------------------------------------------------------------------------- fast paths
+@pytest.mark.parametrize("n", [1, 2, 3])
+@pytest.mark.parametrize("out", [1, 2, 3, 6])
+def test_adaptive_short_cut_when_output_divides_input(n: int, out: int) -> None:
+    # 6 % out == 0: equal disjoint windows take the reshape/mean and max-pool paths; 7 does not divide
+    for size in (6, 7):
+        x = _tie_free((2, 3) + (size,) * n, seed=size * 10 + out)
+        for name in ("avg", "max"):
+            ours, theirs = getattr(P, f"adaptive_{name}_pool{n}d"), getattr(F, f"adaptive_{name}_pool{n}d")
+            y, grad = _grads(ours, x, out, output_size=out)
+            y_ref, grad_ref = _grads(theirs, x, out, output_size=out)
+            assert_close(y, y_ref)
+            assert_close(grad, grad_ref)
+            if name == "max":
+                assert torch.equal(ours(x, out, return_indices=True)[1], theirs(x, out, return_indices=True)[1])
+
+
+def test_max_pool_custom_backward_is_used_and_double_differentiable_in_the_upstream_gradient() -> None:
+    x = _tie_free((2, 3, 7, 6), seed=5).requires_grad_(True)
+    y = P.max_pool2d(x, 3, 2, 1)
+    assert type(y.grad_fn).__name__ == "_MaxPoolFunctionBackward"
+    g = _randn(tuple(y.shape), 6).requires_grad_(True)
+    (grad,) = torch.autograd.grad(y, x, g, create_graph=True)
+    (grad_ref,) = torch.autograd.grad(F.max_pool2d(x, 3, 2, 1), x, g, create_graph=True)
+    assert_close(grad, grad_ref)
+    # d(grad . w)/dg routes w back through the same argmax positions: compare with torch's double backward
+    w = _randn(tuple(x.shape), 7)
+    assert_close(torch.autograd.grad((grad * w).sum(), g)[0], torch.autograd.grad((grad_ref * w).sum(), g)[0])
