@@ -298,3 +298,15 @@ def test_browser_test_retries_a_failed_notebook_once_and_reports_both_attempts(
     attempts.clear()
     assert tool.main(["--retries", "0"]) == 1           # no retry: flaky fails too
     assert attempts == {"flaky.ipynb": 1, "broken.ipynb": 1}
+
+
+def test_browser_test_runs_kernels_in_the_makefile_environment() -> None:
+    """The explorers in the browser run with the same variables as `make test` (threads, device, CPU ISA)."""
+    import re
+
+    makefile = (ROOT / "Makefile").read_text().replace("\\\n", " ")
+    assigns = dict(re.findall(r"^(\w+) := (.*)$", makefile, flags=re.M))
+    words = " ".join(assigns["RUN_ENV"].split()).replace("$(CPU_ISA)", assigns["CPU_ISA"]).split()
+    make_env = dict(w.split("=", 1) for w in words)
+    assert make_env["ATEN_CPU_CAPABILITY"] == "avx2"
+    assert _load("browser_test").RUN_ENV == make_env

@@ -54,7 +54,8 @@ CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-sh
                 "--window-size=1300,1500")
 # the same environment as `make test`, so the kernels behave as under nbval
 RUN_ENV = {"DLHELPERS_DEVICE": "cpu", "DLHELPERS_PROGRESS": "0", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "PYTHONHASHSEED": "0", "TQDM_DISABLE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+           "PYTHONHASHSEED": "0", "TQDM_DISABLE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+           "ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 ERROR_TEXTS = ("Error displaying widget", "Error rendering output item", "Traceback (most recent call last)")
 INTERACT = re.compile(r"\binteract(_manual)?\s*\(")
 NEWS_PROMPT = "official Jupyter news"
