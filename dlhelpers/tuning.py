@@ -361,7 +361,21 @@ class _Searcher:
             self.y.append(float(value))
 
 
-class GridSearcher(_Searcher):
+class _ListSearcher(_Searcher):
+    """Proposes ``self.points`` in order, then raises ``StopIteration(self._exhausted)``."""
+
+    points: list[dict[str, Any]]
+    _next: int
+    _exhausted: str
+
+    def ask(self) -> dict[str, Any]:
+        if self._next >= len(self.points):
+            raise StopIteration(self._exhausted)
+        self._next += 1
+        return dict(self.points[self._next - 1])
+
+
+class GridSearcher(_ListSearcher):
     """Every point of ``space.grid(points)``, in order (``shuffle=True``: in a seeded random order).
     ``ask`` raises ``StopIteration`` when the grid is exhausted. Optuna: ``GridSampler(search_space)``."""
 
@@ -374,12 +388,7 @@ class GridSearcher(_Searcher):
         if shuffle:
             self.points = [self.points[i] for i in self.rng.permutation(len(self.points))]
         self._next = 0
-
-    def ask(self) -> dict[str, Any]:
-        if self._next >= len(self.points):
-            raise StopIteration("GridSearcher: every grid point has been evaluated")
-        self._next += 1
-        return dict(self.points[self._next - 1])
+        self._exhausted = "GridSearcher: every grid point has been evaluated"
 
 
 class RandomSearcher(_Searcher):
@@ -475,7 +484,7 @@ class GPEISearcher(_Searcher):
         return self.space.decode(self._maximize_acquisition())
 
 
-class ReplaySearcher(_Searcher):
+class ReplaySearcher(_ListSearcher):
     """Proposes the given ``points`` in order (e.g. the params an Optuna study drew), then stops: the way to run
     our loop on exactly another engine's proposals. ``ask`` raises ``StopIteration`` when they are used up."""
 
@@ -486,12 +495,7 @@ class ReplaySearcher(_Searcher):
         for p in points:
             space.encode(p)  # raises if a point lacks a hyperparameter or has an unknown choice
         self.points, self._next = [dict(p) for p in points], 0
-
-    def ask(self) -> dict[str, Any]:
-        if self._next >= len(self.points):
-            raise StopIteration("ReplaySearcher: every point has been evaluated")
-        self._next += 1
-        return dict(self.points[self._next - 1])
+        self._exhausted = "ReplaySearcher: every point has been evaluated"
 
 
 # --------------------------------------------------------------------------- pruning (median stopping rule)
