@@ -18,6 +18,7 @@ The same script scales to GPUs and nodes unchanged except for the backend (``ncc
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -26,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["make_model", "sampler_indices", "combined_batches", "train_single", "train_ddp", "main"]
+__all__ = ["make_model", "sampler_indices", "combined_batches", "train_single", "train_ddp", "train_rank", "main"]
 
 
 def make_model(seed: int = 0) -> nn.Module:
@@ -85,29 +86,49 @@ def train_single(*, world_size: int = 2, batch_size: int = 32, epochs: int = 2, 
 def train_ddp(*, batch_size: int = 32, epochs: int = 2, lr: float = 0.05, momentum: float = 0.9, seed: int = 0,
               num_samples: int = 1000, dtype: torch.dtype = torch.float32, backend: str = "gloo"
               ) -> dict[str, torch.Tensor]:
-    """One rank of the data-parallel run (call under torchrun, which sets RANK / WORLD_SIZE / MASTER_ADDR)."""
+    """One rank of the data-parallel run (call under torchrun, which sets RANK / WORLD_SIZE / MASTER_ADDR).
+
+    Shutdown has two traps, both handled here. ``torch.distributed.nn.functional`` (which DDP imports on
+    first use) binds ``group=group.WORLD`` as default arguments, so importing it *after*
+    ``init_process_group`` pins the process group forever; and a DDP model still alive (a local of the frame
+    that calls ``destroy_process_group``) holds it too. Then ``destroy_process_group`` cannot free the group,
+    its gloo worker threads outlive ``main()``, and one still freeing the last all-reduce while the
+    interpreter shuts down aborts the process ("terminate called without an active exception": 12 of 80
+    runs on 2 busy cores).
+    """
+    import torch.distributed as dist
+    import torch.distributed.nn.functional  # noqa: F401  (before init: its defaults capture group.WORLD)
+
+    dist.init_process_group(backend)
+    try:
+        return train_rank(batch_size=batch_size, epochs=epochs, lr=lr, momentum=momentum, seed=seed,
+                           num_samples=num_samples, dtype=dtype)
+    finally:
+        gc.collect()  # anything of the run caught in a reference cycle goes now, not at exit
+        dist.destroy_process_group()
+
+
+def train_rank(*, batch_size: int, epochs: int, lr: float, momentum: float, seed: int, num_samples: int,
+                dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """The training loop of one rank; every object that references the process group dies with this frame."""
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel as DDP
     from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
-    dist.init_process_group(backend)
-    try:
-        rank, world = dist.get_rank(), dist.get_world_size()
-        X, y = _data(num_samples, dtype)
-        dataset = TensorDataset(X, y)
-        sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed)
-        loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler)
-        model = DDP(make_model(seed).to(dtype))  # DDP also broadcasts rank 0's weights at construction
-        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
-        for epoch in range(epochs):
-            sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank
-            for xb, yb in loader:
-                opt.zero_grad(set_to_none=True)
-                F.cross_entropy(model(xb), yb).backward()  # gradients all-reduced (averaged) here
-                opt.step()
-        return {k: v.detach().clone() for k, v in model.module.state_dict().items()}
-    finally:
-        dist.destroy_process_group()
+    rank, world = dist.get_rank(), dist.get_world_size()
+    X, y = _data(num_samples, dtype)
+    dataset = TensorDataset(X, y)
+    sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed)
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler)
+    model = DDP(make_model(seed).to(dtype))  # DDP also broadcasts rank 0's weights at construction
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank
+        for xb, yb in loader:
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(model(xb), yb).backward()  # gradients all-reduced (averaged) here
+            opt.step()
+    return {k: v.detach().clone() for k, v in model.module.state_dict().items()}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
