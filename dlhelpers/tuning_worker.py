@@ -285,6 +285,11 @@ def _objective(kind: str, sleep: float, seed: int):
             return task.objective(p)[0]
 
     def wrapped(trial) -> float:
+        # Optuna's heartbeat thread records its first beat whenever the scheduler runs it, and a RUNNING trial
+        # with no beat recorded is never found stale: killed in that window, it stays RUNNING forever and is
+        # never retried (seen once on a loaded machine). Beat once ourselves before any work, as the scratch
+        # TrialQueue does when it claims a trial.
+        trial.study._storage.record_heartbeat(trial._trial_id)
         trial.set_user_attr("worker_pid", os.getpid())
         return f(trial)
     return wrapped

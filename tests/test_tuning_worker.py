@@ -150,3 +150,20 @@ def test_kill_and_resume_leaves_the_same_table_as_optuna(tmp_path):
     assert tables["scratch"] == tables["optuna"] == [
         (0, "COMPLETE", None), (1, "COMPLETE", None), (2, "FAIL", None), (3, "COMPLETE", 2), (4, "COMPLETE", None),
         (5, "COMPLETE", None)]
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
+def test_optuna_trial_is_stale_even_if_killed_before_its_heartbeat_thread_ran(tmp_path):
+    """Optuna skips RUNNING trials with no heartbeat row when it looks for stale ones; our objective wrapper
+    beats once before any work, so a worker killed at once still leaves a trial that is failed and retried."""
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'hb.db'}"
+    study = W.create_study(url, "hb", grace_period=1)
+    storage = study._storage
+    bare, wrapped = study.ask(), study.ask()  # both RUNNING; only `wrapped` goes through the objective wrapper
+    objective = W._objective("quadratic", 0.0, 0)
+    objective(optuna.trial.Trial(study, wrapped._trial_id))
+    time.sleep(2.1)  # past the 1 s grace period (Optuna compares whole-second-resolution timestamps)
+    stale = storage._get_stale_trial_ids(study._study_id)
+    assert wrapped._trial_id in stale and bare._trial_id not in stale
