@@ -10,29 +10,11 @@ shared machine barely disturbs; with the default thread count it is wall time (n
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 
 from dlhelpers import conv
-from dlhelpers.utils import format_time
-
-
-def best_of(fns: dict[str, Callable[[], object]], rounds: int = 15, warmup: int = 2) -> dict[str, float]:
-    """Minimum time per function, calls interleaved round by round (thread CPU time if 1 thread, else wall)."""
-    clock = time.thread_time if torch.get_num_threads() == 1 else time.perf_counter
-    for f in fns.values():
-        for _ in range(warmup):
-            f()
-    best = dict.fromkeys(fns, float("inf"))
-    for _ in range(rounds):
-        for name, f in fns.items():
-            start = clock()
-            f()
-            best[name] = min(best[name], clock() - start)
-    return best
+from dlhelpers.utils import best_of, format_time
 
 
 def resnet_layer(threads: int) -> None:

@@ -1,26 +1,18 @@
 """Speed of dlhelpers.pooling relative to torch.nn.functional (forward and forward+backward), CPU float32.
 
 Input ``[16, 32, 56, 56]``; target <= 2x in every case, forward and forward+backward. Ratios (ours / torch)
-are measured in the same run with calls interleaved and the best of several rounds kept (``best_of`` from
-``bench_conv``): with one thread the clock is the thread's CPU time, which a busy shared machine barely
-disturbs; with the default thread count it is wall time (noisier under load).
+are measured in the same run with calls interleaved and the best of several rounds kept
+(``dlhelpers.utils.best_of``): with one thread the clock is the thread's CPU time, which a busy shared machine
+barely disturbs; with the default thread count it is wall time (noisier under load).
 """
 
 from __future__ import annotations
-
-import importlib.util
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from dlhelpers import pooling as P
-from dlhelpers.utils import format_time
-
-_spec = importlib.util.spec_from_file_location("bench_conv", Path(__file__).with_name("bench_conv.py"))
-_bench_conv = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_bench_conv)
-best_of = _bench_conv.best_of
+from dlhelpers.utils import best_of, format_time
 
 CASES = [
     ("max_pool2d k2 s2", P.max_pool2d, F.max_pool2d, (2,), {}),

@@ -96,6 +96,32 @@ def benchmark(fn: Callable[[], Any], *, repeat: int = 5, number: int = 1, warmup
     return statistics.median(times)
 
 
+def best_of(fns: dict[str, Callable[[], Any]], *, rounds: int = 15, warmup: int = 2,
+            clock: Callable[[], float] | None = None) -> dict[str, float]:
+    """Minimum time of each function over ``rounds``, the calls interleaved round by round (``a, b, a, b, ...``)
+    so that machine noise hits every contender alike; for speed *ratios* measured in one run (``make bench``).
+
+    The default clock is the calling thread's CPU time (``time.thread_time``) when torch runs one thread (all
+    of its CPU kernels then run on the caller, and a busy shared machine barely disturbs it), else wall time.
+    """
+    if rounds < 1 or warmup < 0:
+        raise ValueError(f"best_of: need rounds >= 1 and warmup >= 0, got rounds={rounds}, warmup={warmup}")
+    if not fns:
+        raise ValueError("best_of: expected at least one function to time, got an empty dict")
+    if clock is None:
+        clock = time.thread_time if torch.get_num_threads() == 1 else time.perf_counter
+    for f in fns.values():
+        for _ in range(warmup):
+            f()
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(rounds):
+        for name, f in fns.items():
+            start = clock()
+            f()
+            best[name] = min(best[name], clock() - start)
+    return best
+
+
 class Timer:
     """Context manager that measures wall time: ``with Timer() as t: ...; t.seconds``."""
 

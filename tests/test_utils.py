@@ -68,3 +68,23 @@ def test_setup_notebook_returns_cpu_under_test(monkeypatch: pytest.MonkeyPatch) 
     a = torch.rand(2)
     utils.setup_notebook(seed=1)
     assert torch.equal(a, torch.rand(2))
+
+
+def test_best_of_interleaves_and_keeps_each_minimum() -> None:
+    calls: list[str] = []
+    now = [0.0]
+    durations = {"a": iter([9.0, 9.0, 3.0, 5.0, 4.0]), "b": iter([9.0, 9.0, 2.0, 1.0, 7.0])}  # 2 warmups, 3 rounds
+
+    def make(name: str):
+        def f() -> None:
+            calls.append(name)
+            now[0] += next(durations[name])
+        return f
+
+    best = utils.best_of({"a": make("a"), "b": make("b")}, rounds=3, warmup=2, clock=lambda: now[0])
+    assert best == {"a": 3.0, "b": 1.0}
+    assert calls == ["a", "a", "b", "b"] + ["a", "b"] * 3  # warm-ups first, then interleaved rounds
+    with pytest.raises(ValueError, match="rounds >= 1 and warmup >= 0, got rounds=0"):
+        utils.best_of({"a": lambda: None}, rounds=0)
+    with pytest.raises(ValueError, match="at least one function"):
+        utils.best_of({})
