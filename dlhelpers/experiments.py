@@ -123,7 +123,8 @@ class ActivationStats:
 class Tracker(Callback):
     """Record a training run of :func:`dlhelpers.train.fit` step by step and epoch by epoch.
 
-    Every ``every`` steps it logs ``loss``, ``lr``, the global gradient norm ``grad_norm``, per-parameter
+    Every ``every`` steps it logs the batch ``loss`` and accuracy ``acc`` (from the logits the step was
+    computed on, i.e. before the optimizer step), ``lr``, the global gradient norm ``grad_norm``, per-parameter
     gradient norms ``grad_norm/<name>``, update-to-weight ratios ``update_ratio/<name>`` and, with
     ``activations=True``, the :class:`ActivationStats` of every activation module. Each epoch it logs what
     ``fit`` put in ``state.logs`` (``train_loss``, ``val_acc``, ``lr`` ...).
@@ -181,7 +182,7 @@ class Tracker(Callback):
     def on_batch_end(self, state: TrainState) -> None:
         step = state.step - 1  # fit increments the counter before on_batch_end
         if self._recording(step):
-            rec = {"step": step, "epoch": state.epoch, "loss": state.batch_loss,
+            rec = {"step": step, "epoch": state.epoch, "loss": state.batch_loss, "acc": state.batch_acc,
                    "lr": state.optimizer.param_groups[0]["lr"], **self._pending}
             if self.per_layer:
                 rec.update({f"update_ratio/{k}": v for k, v in update_ratios(self._before, state.model).items()})

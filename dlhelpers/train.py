@@ -38,6 +38,7 @@ class TrainState:
     epoch: int = 0
     step: int = 0
     batch_loss: float = float("nan")
+    batch_acc: float = float("nan")  # accuracy of the last batch, from the logits before the step
     logs: dict[str, float] = field(default_factory=dict)
     history: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     stop: bool = False
@@ -119,10 +120,11 @@ def train_one_epoch(state: TrainState, loader: Iterable, loss_fn: LossFn, device
             scheduler_per_step.step()
         state.step += 1
         state.batch_loss = loss.item()
+        state.batch_acc = accuracy(logits.detach(), yb)
         for cb in callbacks:
             cb.on_batch_end(state)
         total_loss += state.batch_loss * len(xb)
-        total_correct += accuracy(logits.detach(), yb) * len(xb)
+        total_correct += state.batch_acc * len(xb)
         n += len(xb)
     return {"loss": total_loss / max(n, 1), "acc": total_correct / max(n, 1)}
 

@@ -125,7 +125,7 @@ def test_tracker_logs_match_torch_jsonl_and_tensorboard(tmp_path):
     assert [r["grad_norm"] for r in tracker.steps] == pytest.approx(ref.values, rel=1e-6)
     assert [r["val_acc"] for r in tracker.epochs] == pytest.approx(hist["val_acc"])
     rec = tracker.steps[0]
-    assert {"loss", "lr", "grad_norm/1.weight", "update_ratio/3.bias", "act_dead/2"} <= set(rec)
+    assert {"loss", "acc", "lr", "grad_norm/1.weight", "update_ratio/3.bias", "act_dead/2"} <= set(rec)
     assert E.read_jsonl(tmp_path / "steps.jsonl") == tracker.steps
     assert E.read_jsonl(tmp_path / "epochs.jsonl") == tracker.epochs
     tb = E.read_tensorboard_scalars(tmp_path)
@@ -193,7 +193,7 @@ def test_tracker_records_equal_direct_torch_computation(d_in, hidden, n, batch, 
     fit(model, loader, epochs=2, optimizer=optimizer, callbacks=[ref, tracker], show_progress=False,
         device=torch.device("cpu"))
     loader.generator.manual_seed(seed)  # replay the same batches
-    batches = [xb for _ in range(2) for xb, _ in loader]
+    batches, targets = zip(*[(xb, yb) for _ in range(2) for xb, yb in loader])
     assert [r["step"] for r in tracker.steps] == list(range(0, len(batches), every))
     close = dict(rel=1e-9, abs=1e-12)
     for rec in tracker.steps:
@@ -206,6 +206,9 @@ def test_tracker_records_equal_direct_torch_computation(d_in, hidden, n, batch, 
             w = ref.weights[s]
             h1 = torch.relu(batches[s] @ w["0.weight"].T + w["0.bias"])
             h2 = torch.tanh(h1 @ w["2.weight"].T + w["2.bias"])
+            logits = h2 @ w["4.weight"].T + w["4.bias"]
+        assert rec["loss"] == pytest.approx(F.cross_entropy(logits, targets[s]).item(), **close)
+        assert rec["acc"] == pytest.approx((logits.argmax(1) == targets[s]).double().mean().item(), rel=1e-6)
         for key, h in (("1", h1), ("3", h2)):
             assert rec[f"act_mean/{key}"] == pytest.approx(h.mean().item(), **close)
             assert rec[f"act_std/{key}"] == pytest.approx(h.std().item() if h.numel() > 1 else 0.0, **close)
