@@ -18,7 +18,6 @@ The same script scales to GPUs and nodes unchanged except for the backend (``ncc
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -104,7 +103,6 @@ def train_ddp(*, batch_size: int = 32, epochs: int = 2, lr: float = 0.05, moment
         return train_rank(batch_size=batch_size, epochs=epochs, lr=lr, momentum=momentum, seed=seed,
                            num_samples=num_samples, dtype=dtype)
     finally:
-        gc.collect()  # anything of the run caught in a reference cycle goes now, not at exit
         dist.destroy_process_group()
 
 

@@ -36,13 +36,19 @@ def test_combined_batches_cover_every_sample_once_per_epoch():
         ddp.sampler_indices(10, 2, 2)
 
 
-def test_torchrun_two_processes_equal_single_process(tmp_path):
+def _torchrun_two_processes(*args: str, **env: str) -> None:
+    """``torchrun --standalone --nproc_per_node=2 <args>`` from the repository root; fails with its stderr."""
     torchrun = Path(sys.executable).with_name("torchrun")
     cmd = [str(torchrun) if torchrun.exists() else shutil.which("torchrun"), "--standalone", "--nproc_per_node=2",
-           "-m", "dlhelpers.ddp", "--out", str(tmp_path / "ddp.pt"), "--epochs", "1", "--num-samples", "512"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+           *args]
+    proc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1", **env}, capture_output=True,
+                          text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_torchrun_two_processes_equal_single_process(tmp_path):
+    _torchrun_two_processes("-m", "dlhelpers.ddp", "--out", str(tmp_path / "ddp.pt"), "--epochs", "1",
+                            "--num-samples", "512")
     saved = torch.load(tmp_path / "ddp.pt", weights_only=True)
     assert saved["world_size"] == 2
     single = ddp.train_single(world_size=2, epochs=1, num_samples=512)
@@ -69,12 +75,7 @@ def test_train_ddp_frees_the_process_group_before_returning(tmp_path):
     still freeing the last all-reduce aborts the rank (CI saw SIGABRT; 12 of 80 runs on 2 busy cores)."""
     script = tmp_path / "probe.py"
     script.write_text(PROBE)
-    torchrun = Path(sys.executable).with_name("torchrun")
-    cmd = [str(torchrun) if torchrun.exists() else shutil.which("torchrun"), "--standalone", "--nproc_per_node=2",
-           str(script), str(tmp_path)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    _torchrun_two_processes(str(script), str(tmp_path), PYTHONPATH=str(ROOT))
     for rank in (0, 1):
         threads = (tmp_path / f"threads_rank{rank}").read_text().split()
         assert not [t for t in threads if "gloo" in t], f"rank {rank} still runs {threads}"
