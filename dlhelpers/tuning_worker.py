@@ -187,7 +187,7 @@ def _heartbeat(path: str, number: int, interval: float, stop: threading.Event) -
 
 def run_scratch_worker(path: str | Path, *, n_trials: int, sleep: float = 0.0, seed: int = 0,
                        heartbeat_interval: float = 1.0, grace_period: float = 3.0, max_retry: int = 2,
-                       poll: float = 0.05) -> int:
+                       poll: float = 0.05, stall_after: int | None = None) -> int:
     """Work on the :class:`TrialQueue` at ``path`` until it holds ``n_trials`` completed trials and nothing is
     running; returns how many trials this worker finished. Objective: :func:`quadratic` after ``sleep`` s.
 
@@ -211,6 +211,7 @@ def run_scratch_worker(path: str | Path, *, n_trials: int, sleep: float = 0.0, s
         beat = threading.Thread(target=_heartbeat, args=(queue.path, number, heartbeat_interval, stop), daemon=True)
         beat.start()
         try:
+            _stall_if(done, stall_after)
             time.sleep(sleep)
             value = quadratic(params)
         except Exception:
@@ -219,6 +220,16 @@ def run_scratch_worker(path: str | Path, *, n_trials: int, sleep: float = 0.0, s
             stop.set()
             beat.join()
         done += queue.tell(number, value)
+
+
+STALL_SECONDS = 3600.0
+
+
+def _stall_if(finished: int, stall_after: int | None) -> None:
+    """For kill demos and tests: once this worker has finished ``stall_after`` trials, its next trial hangs
+    (a trial that outlives the demo), so the kill lands on a known trial whatever the machine's load."""
+    if stall_after is not None and finished >= stall_after:
+        time.sleep(STALL_SECONDS)
 
 
 # --------------------------------------------------------------------------- Optuna
@@ -255,18 +266,24 @@ def create_study(url: str, name: str, objective: str = "quadratic", seed: int = 
                                sampler=optuna.samplers.TPESampler(seed=seed))
 
 
-def _objective(kind: str, sleep: float, seed: int):
+def _objective(kind: str, sleep: float, seed: int, stall_after: int | None = None):
+    finished = 0  # trials this worker has finished
+
+    def pause() -> None:  # after the parameters are drawn: the training time, or a stall for kill demos
+        _stall_if(finished, stall_after)
+        time.sleep(sleep)
+
     if kind == "quadratic":
         def f(trial) -> float:
             p = {k: trial.suggest_float(k, *b) for k, b in QUADRATIC_SPACE.items()}
-            time.sleep(sleep)
+            pause()
             return quadratic(p)
     elif kind == "branin":
         from dlhelpers.tuning import branin
 
         def f(trial) -> float:
             p = {"x1": trial.suggest_float("x1", -5.0, 10.0), "x2": trial.suggest_float("x2", 0.0, 15.0)}
-            time.sleep(sleep)
+            pause()
             return branin(p)
     else:
         from dlhelpers.tuning import DIGITS_SPACE, DigitsTask
@@ -281,22 +298,26 @@ def _objective(kind: str, sleep: float, seed: int):
                  "width": trial.suggest_int("width", d["width"].low, d["width"].high, log=True),
                  "dropout": trial.suggest_float("dropout", d["dropout"].low, d["dropout"].high),
                  "batch_size": trial.suggest_categorical("batch_size", list(d["batch_size"].choices))}
-            time.sleep(sleep)
+            pause()
             return task.objective(p)[0]
 
     def wrapped(trial) -> float:
+        nonlocal finished
         # Optuna's heartbeat thread records its first beat whenever the scheduler runs it, and a RUNNING trial
         # with no beat recorded is never found stale: killed in that window, it stays RUNNING forever and is
         # never retried (seen once on a loaded machine). Beat once ourselves before any work, as the scratch
         # TrialQueue does when it claims a trial.
         trial.study._storage.record_heartbeat(trial._trial_id)
         trial.set_user_attr("worker_pid", os.getpid())
-        return f(trial)
+        value = f(trial)
+        finished += 1
+        return value
     return wrapped
 
 
 def run_worker(url: str, name: str, *, n_trials: int, objective: str = "quadratic", sleep: float = 0.0,
-               seed: int = 0, heartbeat_interval: int = 1, grace_period: int = 3, max_retry: int = 2) -> int:
+               seed: int = 0, heartbeat_interval: int = 1, grace_period: int = 3, max_retry: int = 2,
+               stall_after: int | None = None) -> int:
     """Work on study ``name`` until it has ``n_trials`` completed trials; returns how many this worker ran."""
     if objective not in OBJECTIVES:
         raise ValueError(f"run_worker: unknown objective {objective!r}; expected one of {list(OBJECTIVES)}")
@@ -315,20 +336,21 @@ def run_worker(url: str, name: str, *, n_trials: int, objective: str = "quadrati
     done = lambda: len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     before = done()
     if before < n_trials:
-        study.optimize(_objective(objective, sleep, seed), n_trials=10 * n_trials,
+        study.optimize(_objective(objective, sleep, seed, stall_after), n_trials=10 * n_trials,
                        callbacks=[MaxTrialsCallback(n_trials, states=(TrialState.COMPLETE,))])
     return done() - before
 
 
 # --------------------------------------------------------------------------- driving workers (tests, notebook)
 def worker_command(engine: str, storage: str, *, n_trials: int, study: str | None = None, sleep: float = 0.0,
-                   heartbeat: int = 1, grace: int = 2, seed: int = 0) -> list[str]:
+                   heartbeat: int = 1, grace: int = 2, seed: int = 0, stall_after: int | None = None) -> list[str]:
     """The command line that starts one worker process of either engine (``subprocess.Popen(cmd)``)."""
     if engine not in ENGINES:
         raise ValueError(f"worker_command: unknown engine {engine!r}; expected one of {list(ENGINES)}")
     cmd = [sys.executable, "-m", "dlhelpers.tuning_worker", "--engine", engine, "--storage", storage,
            "--n-trials", str(n_trials), "--sleep", str(sleep), "--heartbeat", str(heartbeat), "--grace", str(grace),
            "--seed", str(seed)]
+    cmd += ["--stall-after", str(stall_after)] if stall_after is not None else []
     return cmd + (["--study", study] if study is not None else [])
 
 
@@ -404,13 +426,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--heartbeat", type=int, default=1)
     ap.add_argument("--grace", type=int, default=3)
     ap.add_argument("--max-retry", type=int, default=2)
+    ap.add_argument("--stall-after", type=int, default=None,
+                    help="after finishing this many trials, hang in the next one (kill demos and tests)")
     ap.add_argument("--create", action="store_true", help="create the study if it does not exist (optuna)")
     a = ap.parse_args(argv)
     if a.engine == "scratch":
         if a.objective != "quadratic":
             ap.error(f"the scratch engine runs the quadratic objective only, got --objective {a.objective}")
         run_scratch_worker(a.storage, n_trials=a.n_trials, sleep=a.sleep, seed=a.seed,
-                           heartbeat_interval=a.heartbeat, grace_period=a.grace, max_retry=a.max_retry)
+                           heartbeat_interval=a.heartbeat, grace_period=a.grace, max_retry=a.max_retry,
+                           stall_after=a.stall_after)
         return 0
     if a.study is None:
         ap.error("the optuna engine needs --study NAME")
@@ -418,7 +443,8 @@ def main(argv: list[str] | None = None) -> int:
         create_study(a.storage, a.study, a.objective, a.seed, heartbeat_interval=a.heartbeat, grace_period=a.grace,
                      max_retry=a.max_retry)
     run_worker(a.storage, a.study, n_trials=a.n_trials, objective=a.objective, sleep=a.sleep, seed=a.seed,
-               heartbeat_interval=a.heartbeat, grace_period=a.grace, max_retry=a.max_retry)
+               heartbeat_interval=a.heartbeat, grace_period=a.grace, max_retry=a.max_retry,
+               stall_after=a.stall_after)
     return 0
 
 

@@ -123,8 +123,8 @@ def _kill_and_resume(engine: str, tmp_path, n_trials: int = 5) -> tuple[list[dic
     study = "s" if engine == "optuna" else None
     if engine == "optuna":
         W.create_study(storage, study, grace_period=2)
-    proc = subprocess.Popen(W.worker_command(engine, storage, n_trials=n_trials, study=study, sleep=0.5),
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(W.worker_command(engine, storage, n_trials=n_trials, study=study, sleep=0.5,
+                                             stall_after=2), stderr=subprocess.DEVNULL)
     killed = W.kill_mid_trial(proc, engine, storage, study, after_complete=2)
     before = W.read_trials(engine, storage, study)
     time.sleep(2.5)  # past the grace period: the resuming worker's first sweep sees the dead heartbeat
